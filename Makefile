@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` (set up + dvc repro) and `make test` (set up + lint + tests).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install run test lint format clean
+
+install: $(VENV)/.installed
+
+# Reinstalls only when the dependency list or the pins change.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: install
+	dvc repro
+
+lint: install
+	ruff check .
+	ruff format --check .
+
+test: lint
+	pytest
+
+format: install
+	ruff format .
+	ruff check --fix .
+
+clean:
+	rm -rf data/ingested data/prepared models metrics plots reports mlflow.db mlartifacts

@@ -1,0 +1,67 @@
+"""Epoch checkpoints that a killed training resumes from: weights, optimizers, step, state.
+
+Each checkpoint is written to a temporary folder and renamed into place, so a kill at any
+moment leaves either the previous checkpoint or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from colorgan.gan import ColorGAN
+
+STATE_FILE = "state.json"
+
+
+class CheckpointStore:
+    def __init__(self, directory: Path, keep: int = 2) -> None:
+        self.directory = directory
+        self.keep = keep
+
+    def latest(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest complete checkpoint and its state, or None."""
+        for path in sorted(self.directory.glob("epoch-*"), reverse=True):
+            state_file = path / STATE_FILE
+            if state_file.is_file():  # written last: its presence means complete
+                return path, json.loads(state_file.read_text())
+        return None
+
+    def save(self, gan: ColorGAN, state: dict[str, Any]) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.directory / f"epoch-{state['epoch']:05d}"
+        partial = self.directory / f".partial-{final.name}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        gan.generator.save_weights(partial / "generator.weights.h5")
+        gan.discriminator.save_weights(partial / "discriminator.weights.h5")
+        for name in ("g_optimizer", "d_optimizer"):
+            optimizer = getattr(gan, name)
+            np.savez(partial / f"{name}.npz", *[v.numpy() for v in optimizer.variables])
+        (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
+        shutil.rmtree(final, ignore_errors=True)
+        partial.rename(final)
+        for old in sorted(self.directory.glob("epoch-*"))[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    @staticmethod
+    def restore(gan: ColorGAN, path: Path) -> None:
+        gan.generator.load_weights(path / "generator.weights.h5")
+        gan.discriminator.load_weights(path / "discriminator.weights.h5")
+        gan.build_optimizers()
+        for name in ("g_optimizer", "d_optimizer"):
+            optimizer = getattr(gan, name)
+            with np.load(path / f"{name}.npz") as saved:
+                arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+            if len(arrays) != len(optimizer.variables):
+                raise ValueError(f"{path}: {name} state does not match the model; delete it")
+            for variable, value in zip(optimizer.variables, arrays, strict=True):
+                variable.assign(value)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,0 +1,212 @@
+"""The schema of params.yaml: every knob of every stage, validated once at the edge.
+
+Stages, flows and the CLI call :func:`load_params` and then pass plain, typed values
+down; nothing below this module reads params.yaml or checks a parameter again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from colorgan.errors import ColorganError
+
+PositiveInt = Annotated[int, Field(gt=0)]
+Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class ParamsError(ColorganError, ValueError):
+    """params.yaml is missing, unreadable or breaks the schema; the message says how to fix it."""
+
+
+class Section(BaseModel):
+    """Strict base: unknown keys are errors, and no silent coercion of '3' into 3."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SplitParams(Section):
+    train: Ratio = 0.6
+    val: Ratio = 0.2
+    test: Ratio = 0.2
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitParams:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must sum to 1, got {total:g}")
+        if min(self.train, self.val, self.test) <= 0:
+            raise ValueError("every split needs a ratio above 0")
+        return self
+
+
+class DataParams(Section):
+    source: str = Field(
+        "sample",
+        description="'sample' (photos shipped by installed packages), a folder, a glob, "
+        "a .txt file listing paths, or a .zip/.tar/.tar.gz archive",
+    )
+    min_side: PositiveInt = Field(32, description="reject images whose shorter side is smaller")
+    max_pixels: PositiveInt = Field(
+        80_000_000, description="reject images with more pixels (decompression-bomb guard)"
+    )
+    min_colorfulness: Annotated[float, Field(ge=0.0)] = Field(
+        3.0, description="reject photos that are already (almost) gray: no colour to learn"
+    )
+    split: SplitParams = SplitParams()
+
+
+class PreprocessParams(Section):
+    image_size: PositiveInt = Field(64, description="side of the square training tensors, pixels")
+    resize: Literal["center_crop", "pad", "random_crop"] = Field(
+        "random_crop", description="how train photos become squares; val/test always center_crop"
+    )
+    crops_per_image: PositiveInt = Field(
+        24, description="random crops per train photo (resize: random_crop)"
+    )
+    crop_scale: list[Ratio] = Field(
+        [0.35, 1.0],
+        min_length=2,
+        max_length=2,
+        description="[low, high] random crop side as a fraction of the photo's shorter side",
+    )
+    shard_size: PositiveInt = Field(512, description="examples per .npy shard")
+    workers: Annotated[int, Field(ge=0)] = Field(0, description="processes; 0 = all cores")
+
+    @model_validator(mode="after")
+    def _ordered_scale(self) -> PreprocessParams:
+        low, high = self.crop_scale
+        if not 0 < low <= high:
+            raise ValueError(
+                f"crop_scale must be [low, high] with 0 < low <= high, got {low, high}"
+            )
+        return self
+
+
+class GeneratorParams(Section):
+    depth: Annotated[int, Field(ge=1, le=8)] = Field(
+        4, description="down/up-sampling levels; image_size must be divisible by 2**depth"
+    )
+    base_filters: PositiveInt = 32
+    max_filters: PositiveInt = 256
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    norm: Literal["batch", "instance", "none"] = "batch"
+
+
+class DiscriminatorParams(Section):
+    depth: Annotated[int, Field(ge=1, le=6)] = Field(
+        3, description="strided conv layers; receptive field grows with depth"
+    )
+    base_filters: PositiveInt = 32
+    spectral_norm: bool = False
+
+
+class ModelParams(Section):
+    generator: GeneratorParams = GeneratorParams()
+    discriminator: DiscriminatorParams = DiscriminatorParams()
+
+
+class TrainParams(Section):
+    epochs: PositiveInt = 12
+    batch_size: PositiveInt = 16
+    steps_per_epoch: Annotated[int, Field(ge=0)] = Field(
+        0, description="cap on steps per epoch; 0 = one pass over the train shards"
+    )
+    adversarial_loss: Literal["bce", "lsgan", "hinge"] = "bce"
+    l1_weight: Annotated[float, Field(ge=0.0)] = 100.0
+    g_learning_rate: Annotated[float, Field(gt=0.0)] = 2e-4
+    d_learning_rate: Annotated[float, Field(gt=0.0)] = 2e-4
+    beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    log_every_steps: PositiveInt = 1
+
+
+class EvaluateParams(Section):
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.5, description="D's probability above which a patch counts as 'real'"
+    )
+    max_images: Annotated[int, Field(ge=0)] = Field(0, description="cap on test images; 0 = all")
+
+
+class TrackingParams(Section):
+    enabled: bool = True
+    experiment: str = "colorgan"
+    uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; null = $MLFLOW_TRACKING_URI, "
+        "else sqlite:///<repo>/mlflow.db",
+    )
+
+
+class Params(Section):
+    seed: Annotated[int, Field(ge=0)] = 42
+    data: DataParams = DataParams()
+    preprocess: PreprocessParams = PreprocessParams()
+    model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    tracking: TrackingParams = TrackingParams()
+
+    @model_validator(mode="after")
+    def _size_fits_models(self) -> Params:
+        size = self.preprocess.image_size
+        for key, depth in (
+            ("model.generator.depth", self.model.generator.depth),
+            ("model.discriminator.depth", self.model.discriminator.depth),
+        ):
+            if size % 2**depth:
+                raise ValueError(
+                    f"preprocess.image_size={size} is not divisible by 2**{key}={2**depth}; "
+                    f"use a multiple of {2**depth} or a smaller depth"
+                )
+        return self
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One line per problem: the dotted key, what is wrong, and the value given."""
+    lines = [f"{source}: {error.error_count()} invalid parameter(s)"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(root)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (a typo? see `colorgan params-schema` for the valid keys)"
+        given = problem.get("input")
+        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        lines.append(f"  {key}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
+    """Validate an already-parsed mapping; raises :class:`ParamsError` with a readable message."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(format_validation_error(error, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found; run from the repository root") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    return parse_params(raw, str(path))
+
+
+def flatten(params: BaseModel, prefix: str = "") -> dict[str, Any]:
+    """{'train.epochs': 12, ...}: the names MLflow shows for each parameter."""
+    flat: dict[str, Any] = {}
+    for name, value in params:
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            flat.update(flatten(value, f"{key}."))
+        else:
+            flat[key] = value
+    return flat

@@ -1,0 +1,220 @@
+"""Ingest: every source file becomes one row of the manifest (accepted) or of rejected.csv.
+
+Accepted photos are copied into the output folder under their content hash, so the DVC
+output is self-contained; the train/val/test split is a pure function of that hash.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from colorgan.color import colorfulness
+from colorgan.config import DataParams, SplitParams
+from colorgan.errors import ColorganError
+from colorgan.images import UnusableImage, load_rgb, open_image
+from colorgan.sample import sample_photo_paths
+
+MANIFEST_COLUMNS = [
+    "hash",
+    "file",
+    "source",
+    "width",
+    "height",
+    "mode",
+    "format",
+    "colorfulness",
+    "split",
+]
+REJECTED_COLUMNS = ["source", "reason"]
+SPLITS = ("train", "val", "test")
+# Colourfulness is judged on a thumbnail: the statistic barely moves, the decode is much cheaper.
+THUMBNAIL_SIDE = 256
+
+
+class IngestError(ColorganError):
+    """The source as a whole cannot be ingested (nothing usable, or an empty split)."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    label: str  # what a person recognises: a path, or archive.zip:member
+    read: Callable[[], bytes]
+
+
+def _file(path: Path) -> SourceFile:
+    return SourceFile(str(path), path.read_bytes)
+
+
+def _archive_files(path: Path) -> Iterator[SourceFile]:
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            for info in sorted(archive.infolist(), key=lambda i: i.filename):
+                if not info.is_dir():
+                    yield SourceFile(f"{path}:{info.filename}", lambda i=info: archive.read(i))
+        return
+    with tarfile.open(path) as archive:
+        for member in sorted(archive.getmembers(), key=lambda m: m.name):
+            if member.isfile():
+                yield SourceFile(
+                    f"{path}:{member.name}", lambda m=member: archive.extractfile(m).read()
+                )
+
+
+def _is_archive(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"))
+
+
+def iter_source(source: str, base: Path = Path()) -> Iterator[SourceFile]:
+    """Every file a ``data.source`` value names, in a stable order."""
+    if source == "sample":
+        yield from map(_file, sample_photo_paths())
+        return
+    if glob.has_magic(source):
+        pattern = source if Path(source).is_absolute() else str(base / source)
+        # glob.glob, not Path.glob: the pattern may be absolute and may span folders (**).
+        matches = sorted(glob.glob(pattern, recursive=True))  # noqa: PTH207
+        yield from (_file(Path(p)) for p in matches if Path(p).is_file())
+        return
+    path = Path(source) if Path(source).is_absolute() else base / source
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        yield from map(_file, files)
+    elif path.is_file() and _is_archive(path):
+        yield from _archive_files(path)
+    elif path.is_file() and path.suffix.lower() == ".txt":
+        for raw_line in path.read_text().splitlines():
+            line = raw_line.strip()
+            if line and not line.startswith("#"):
+                listed = Path(line) if Path(line).is_absolute() else path.parent / line
+                yield SourceFile(str(listed), listed.read_bytes)
+    elif path.is_file():
+        yield _file(path)
+    else:
+        raise IngestError(
+            f"data.source={source!r}: no such file or folder (expected 'sample', a folder, "
+            "a glob, a .txt list of paths or a .zip/.tar archive)"
+        )
+
+
+def assign_split(content_hash: str, ratios: SplitParams) -> str:
+    """A pure function of the hash: adding photos never moves an existing one."""
+    position = int(content_hash[:15], 16) / 16**15  # uniform in [0, 1)
+    if position < ratios.train:
+        return "train"
+    if position < ratios.train + ratios.val:
+        return "val"
+    return "test"
+
+
+def inspect_image(data: bytes, params: DataParams) -> dict[str, object]:
+    """Header facts and colourfulness of one file; raises UnusableImage with the reason."""
+    with open_image(data, params.max_pixels) as image:
+        width, height = image.size
+        facts: dict[str, object] = {
+            "width": width,
+            "height": height,
+            "mode": image.mode,
+            "format": image.format,
+        }
+    if min(width, height) < params.min_side:
+        raise UnusableImage(
+            f"too small: {width}x{height}, shorter side under data.min_side={params.min_side}"
+        )
+    thumbnail = load_rgb(data, params.max_pixels, min_decoded_side=THUMBNAIL_SIDE)
+    step = max(1, min(thumbnail.shape[:2]) // THUMBNAIL_SIDE)
+    score = colorfulness(thumbnail[::step, ::step])
+    if score < params.min_colorfulness:
+        raise UnusableImage(
+            f"already grayscale: colourfulness {score:.1f} < data.min_colorfulness="
+            f"{params.min_colorfulness}"
+        )
+    facts["colorfulness"] = round(score, 2)
+    return facts
+
+
+@dataclass
+class IngestResult:
+    manifest: pd.DataFrame
+    rejected: pd.DataFrame
+
+    def summary(self) -> dict[str, object]:
+        reasons = self.rejected["reason"].str.split(":").str[0] if len(self.rejected) else []
+        return {
+            "accepted": len(self.manifest),
+            "rejected": len(self.rejected),
+            "per_split": {s: int((self.manifest["split"] == s).sum()) for s in SPLITS},
+            "per_format": self.manifest["format"].value_counts().sort_index().to_dict(),
+            "per_reason": pd.Series(reasons, dtype=str).value_counts().sort_index().to_dict(),
+        }
+
+
+def ingest(files: Iterator[SourceFile], params: DataParams, image_dir: Path) -> IngestResult:
+    """Validate, deduplicate and split; copy accepted files to ``image_dir/<hash><ext>``."""
+    image_dir.mkdir(parents=True, exist_ok=True)
+    accepted: list[dict[str, object]] = []
+    rejected: list[dict[str, str]] = []
+    first_source: dict[str, str] = {}
+    for source_file in files:
+        try:
+            data = source_file.read()
+        except OSError as error:
+            rejected.append({"source": source_file.label, "reason": f"unreadable: {error}"})
+            continue
+        content_hash = hashlib.sha256(data).hexdigest()
+        if content_hash in first_source:
+            rejected.append(
+                {
+                    "source": source_file.label,
+                    "reason": f"duplicate: same content as {first_source[content_hash]}",
+                }
+            )
+            continue
+        try:
+            facts = inspect_image(data, params)
+        except UnusableImage as error:
+            rejected.append({"source": source_file.label, "reason": str(error)})
+            continue
+        first_source[content_hash] = source_file.label
+        file_name = f"{content_hash}.{str(facts['format']).lower()}"
+        (image_dir / file_name).write_bytes(data)
+        accepted.append(
+            {
+                "hash": content_hash,
+                "file": file_name,
+                "source": source_file.label,
+                **facts,
+                "split": assign_split(content_hash, params.split),
+            }
+        )
+    manifest = pd.DataFrame(accepted, columns=MANIFEST_COLUMNS)
+    result = IngestResult(manifest, pd.DataFrame(rejected, columns=REJECTED_COLUMNS))
+    _check_usable(result, params.split)
+    return result
+
+
+def _check_usable(result: IngestResult, ratios: SplitParams) -> None:
+    if result.manifest.empty:
+        raise IngestError(
+            f"no usable image in data.source ({len(result.rejected)} file(s) rejected; "
+            "see rejected.csv for the reasons)"
+        )
+    counts = result.summary()["per_split"]
+    empty = [split for split, count in counts.items() if count == 0]
+    if empty:
+        raise IngestError(
+            f"split(s) {empty} got no photo: {len(result.manifest)} photo(s) with ratios "
+            f"{ratios.model_dump()}; add photos or change data.split"
+        )

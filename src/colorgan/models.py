@@ -1,0 +1,96 @@
+"""The two networks, pix2pix style: a U-Net generator (L -> ab) and a conditional PatchGAN.
+
+Shape comments assume image_size=64 and the default depths; every size follows from the params.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from colorgan.config import DiscriminatorParams, GeneratorParams
+
+INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)  # pix2pix / DCGAN init
+
+
+def normalization(kind: str) -> layers.Layer | None:
+    if kind == "batch":
+        return layers.BatchNormalization()
+    if kind == "instance":
+        return layers.GroupNormalization(groups=-1)  # one group per channel = instance norm
+    return None
+
+
+def conv(filters: int, strides: int, spectral_norm: bool = False, **kwargs) -> layers.Layer:
+    """4x4 convolution; spectral normalization bounds its Lipschitz constant (a D stabilizer)."""
+    layer = layers.Conv2D(
+        filters, 4, strides=strides, padding="same", kernel_initializer=INIT, **kwargs
+    )
+    return layers.SpectralNormalization(layer) if spectral_norm else layer
+
+
+def downsample(filters: int, norm: str, spectral_norm: bool = False) -> keras.Sequential:
+    """Conv (stride 2) -> norm -> LeakyReLU: halves the side."""
+    block = keras.Sequential()
+    block.add(conv(filters, 2, spectral_norm, use_bias=norm == "none"))
+    if (layer := normalization(norm)) is not None:
+        block.add(layer)
+    block.add(layers.LeakyReLU(0.2))
+    return block
+
+
+def upsample(filters: int, norm: str, dropout: float) -> keras.Sequential:
+    """Transposed conv (stride 2) -> norm -> dropout -> ReLU: doubles the side."""
+    block = keras.Sequential()
+    block.add(
+        layers.Conv2DTranspose(
+            filters, 4, strides=2, padding="same", kernel_initializer=INIT, use_bias=norm == "none"
+        )
+    )
+    if (layer := normalization(norm)) is not None:
+        block.add(layer)
+    if dropout:
+        block.add(layers.Dropout(dropout))
+    block.add(layers.ReLU())
+    return block
+
+
+def build_generator(image_size: int, params: GeneratorParams) -> keras.Model:
+    """U-Net: L (size, size, 1) in [-1, 1] -> ab (size, size, 2) in [-1, 1]."""
+    filters = [min(params.base_filters * 2**i, params.max_filters) for i in range(params.depth)]
+    lightness = keras.Input((image_size, image_size, 1), name="L")
+    x = lightness
+    skips = []
+    for level, width in enumerate(filters):  # (b, 32, 32, 32) ... (b, 4, 4, 256)
+        x = downsample(width, "none" if level == 0 else params.norm)(x)
+        skips.append(x)
+    for level, (width, skip) in enumerate(zip(filters[-2::-1], skips[-2::-1], strict=True)):
+        # Dropout on the innermost up blocks is pix2pix's noise source (it keeps it at test time).
+        x = upsample(width, params.norm, params.dropout if level < 3 else 0.0)(x)
+        x = layers.Concatenate()([x, skip])  # (b, 8, 8, 256) ... (b, 32, 32, 64)
+    ab = layers.Conv2DTranspose(
+        2,
+        4,
+        strides=2,
+        padding="same",
+        kernel_initializer=INIT,
+        activation="tanh",
+        dtype="float32",
+        name="ab",
+    )(x)  # (b, 64, 64, 2)
+    return keras.Model(lightness, ab, name="generator")
+
+
+def build_discriminator(image_size: int, params: DiscriminatorParams) -> keras.Model:
+    """Conditional PatchGAN: (L, ab) -> one logit per patch, (size / 2**depth)^2 of them."""
+    norm = "none" if params.spectral_norm else "batch"
+    lightness = keras.Input((image_size, image_size, 1), name="L")
+    ab = keras.Input((image_size, image_size, 2), name="ab")
+    x = layers.Concatenate()([lightness, ab])  # (b, 64, 64, 3)
+    for level in range(params.depth):  # (b, 32, 32, 32) ... (b, 8, 8, 128)
+        level_norm = "none" if level == 0 else norm
+        x = downsample(params.base_filters * 2**level, level_norm, params.spectral_norm)(x)
+    x = conv(params.base_filters * 2**params.depth, 1, params.spectral_norm)(x)
+    x = layers.LeakyReLU(0.2)(x)  # (b, 8, 8, 256)
+    logits = conv(1, 1, dtype="float32", name="patch_logits")(x)  # (b, 8, 8, 1)
+    return keras.Model([lightness, ab], logits, name="discriminator")

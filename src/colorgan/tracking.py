@@ -1,0 +1,129 @@
+"""MLflow plumbing: where the store is, which run a stage belongs to, and what it is tagged with.
+
+The train stage creates the run and records its id in ``models/run.json``; evaluate (and a
+resumed training) reopen that same run. Every stage ends the run it opened, so a stage that
+DVC skips never leaves a record half-finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from colorgan.config import TrackingParams
+from colorgan.errors import ColorganError
+
+
+class TrackingUnavailable(ColorganError):
+    """The MLflow tracking server cannot be reached; the message names the URI and the way out."""
+
+
+def repo_root() -> Path:
+    """The user's repository, also when DVC runs us inside an experiment's temp copy.
+
+    DVC sets DVC_ROOT to the parent repository for queued and --temp experiments, so a
+    relative store would otherwise land in a throwaway folder under .dvc/tmp/exps.
+    """
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+
+
+def tracking_uri(params: TrackingParams) -> str:
+    """params.yaml's uri, else $MLFLOW_TRACKING_URI, else a SQLite store in the repository."""
+    uri = params.uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+            return f"sqlite:///{(repo_root() / uri.removeprefix('sqlite:///')).as_posix()}"
+        return uri
+    return f"sqlite:///{(repo_root() / 'mlflow.db').as_posix()}"
+
+
+def artifact_location() -> str:
+    return (repo_root() / "mlartifacts").as_uri()
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, before any training, rather than after MLflow's minutes of retries."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s):
+            pass
+    except (urllib.error.URLError, OSError) as error:
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} is unreachable ({error}). Start it, fix "
+            "MLFLOW_TRACKING_URI / tracking.uri, or set tracking.enabled: false to train "
+            "without tracking"
+        ) from None
+
+
+def set_up(params: TrackingParams) -> str:
+    """Point MLflow at the store and make sure the experiment exists; returns its id."""
+    import mlflow
+
+    uri = tracking_uri(params)
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.get_experiment_by_name(params.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = artifact_location() if uri.startswith("sqlite:") else None
+    return mlflow.create_experiment(params.experiment, artifact_location=location)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> RunInfo | None:
+        if not path.is_file():
+            return None
+        saved = json.loads(path.read_text())
+        return cls(**saved) if saved.get("run_id") else None
+
+
+def git_commit(root: Path) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def dvc_out_hashes(root: Path, stage: str) -> dict[str, str]:
+    """The md5 of each output a stage recorded in dvc.lock: the exact DVC version of the data."""
+    import yaml
+
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return {}
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return {out["path"]: out.get("md5", "") for out in stages.get(stage, {}).get("outs", [])}
+
+
+def run_tags(root: Path, params_text: str) -> dict[str, str]:
+    tags = {"params_sha256": hashlib.sha256(params_text.encode()).hexdigest()}
+    if commit := git_commit(root):
+        tags["git_commit"] = commit
+    for path, md5 in dvc_out_hashes(root, "preprocess").items():
+        tags[f"dvc.{path}"] = md5
+    return tags

@@ -1,0 +1,314 @@
+"""Train: build both networks, stream the shards, fit, checkpoint every epoch, track in MLflow.
+
+A run killed at any point resumes from its last complete epoch when started again with the
+same parameters; with other parameters it starts over (the old checkpoints no longer fit).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from colorgan import tracking
+from colorgan.checkpoints import CheckpointStore
+from colorgan.config import Params, flatten
+from colorgan.data import count_examples, make_dataset
+from colorgan.errors import ColorganError
+from colorgan.gan import ColorGAN
+from colorgan.models import build_discriminator, build_generator
+from colorgan.viz import comparison_grid
+
+log = logging.getLogger(__name__)
+LOSS_NAMES = ["g_adv", "g_l1", "g_total", "d_real", "d_fake", "d_accuracy"]
+
+
+class NonFiniteLoss(ColorganError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    prepared: Path  # data/prepared: {train,val}/shard-*.npy
+    models: Path  # generator.keras, discriminator.keras, run.json
+    checkpoints: Path
+    metrics: Path  # metrics/train.json
+    losses: Path  # plots/train_losses.csv
+
+    @classmethod
+    def default(cls, root: Path = Path()) -> TrainPaths:
+        return cls(
+            root / "data/prepared",
+            root / "models",
+            root / "models/checkpoints",
+            root / "metrics/train.json",
+            root / "plots/train_losses.csv",
+        )
+
+
+def fingerprint(params: Params) -> str:
+    """What a checkpoint must share with the current params to be resumed from."""
+    relevant = {
+        "seed": params.seed,
+        "preprocess": params.preprocess.model_dump(),
+        "model": params.model.model_dump(),
+        "train": params.train.model_dump(),
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_gan(params: Params) -> ColorGAN:
+    size = params.preprocess.image_size
+    gan = ColorGAN(
+        build_generator(size, params.model.generator),
+        build_discriminator(size, params.model.discriminator),
+        adversarial_loss=params.train.adversarial_loss,
+        l1_weight=params.train.l1_weight,
+    )
+    train = params.train
+    gan.compile(
+        g_optimizer=keras.optimizers.Adam(train.g_learning_rate, beta_1=train.beta_1),
+        d_optimizer=keras.optimizers.Adam(train.d_learning_rate, beta_1=train.beta_1),
+    )
+    return gan
+
+
+class MlflowRun:
+    """A thin, failure-tolerant handle on one MLflow run (or on none, when tracking is off)."""
+
+    def __init__(self, run_id: str | None) -> None:
+        self.run_id = run_id
+        self._warned = False
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self.run_id is None:
+            return
+        import mlflow
+
+        try:
+            getattr(mlflow, method)(*args, **kwargs)
+        except Exception as error:  # tracking must never cost a training its progress
+            if not self._warned:
+                log.warning(
+                    "MLflow %s failed (%s); training goes on, losses stay in the CSV", method, error
+                )
+                self._warned = True
+
+    def log_metrics(self, values: dict[str, float], step: int) -> None:
+        self._call("log_metrics", values, step=step)
+
+    def log_image(self, image: np.ndarray, key: str, step: int) -> None:
+        self._call("log_image", image, key=key, step=step)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self._call("log_artifact", str(path), artifact_path=artifact_path)
+
+
+class TrainingMonitor(keras.callbacks.Callback):
+    """Per-step losses to MLflow and the loss CSV; samples, checkpoint and checks per epoch."""
+
+    def __init__(
+        self,
+        run: MlflowRun,
+        store: CheckpointStore,
+        state: dict[str, Any],
+        history: list[dict[str, float]],
+        log_every: int,
+        samples: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        super().__init__()
+        self.run, self.store, self.state = run, store, state
+        self.history, self.log_every, self.samples = history, log_every, samples
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        values = {name: float(logs[name]) for name in LOSS_NAMES}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise NonFiniteLoss(
+                f"non-finite loss at step {self.state['step'] + 1}: {values}. The last good "
+                f"checkpoint is kept in {self.store.directory}; lower the learning rates or "
+                "raise train.l1_weight"
+            )
+        self.state["step"] += 1
+        self.history.append(
+            {"step": self.state["step"], "epoch": self.state["epoch"] + 1, **values}
+        )
+        if self.state["step"] % self.log_every == 0:
+            self.run.log_metrics(values, step=self.state["step"])
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.state["epoch"] = epoch + 1
+        if logs and "val_g_l1" in logs:
+            self.state["val_g_l1"] = float(logs["val_g_l1"])
+            self.run.log_metrics({"val_g_l1": self.state["val_g_l1"]}, step=self.state["step"])
+        lightness, real_ab = self.samples
+        fake_ab = self.model.generator(lightness, training=False).numpy()
+        grid = comparison_grid(lightness, fake_ab, real_ab)
+        self.run.log_image(grid, key="samples", step=self.state["epoch"])
+        self.store.save(self.model, {**self.state, "history": self.history})
+
+
+@contextmanager
+def mlflow_run(params: Params, resume_id: str | None, root: Path) -> Iterator[MlflowRun]:
+    """Start (or resume) the training's MLflow run; end it when training ends, however it ends."""
+    if not params.tracking.enabled:
+        yield MlflowRun(None)
+        return
+    import mlflow
+
+    experiment_id = tracking.set_up(params.tracking)
+    if resume_id is not None and not _run_exists(resume_id):
+        log.warning(
+            "MLflow run %s of the checkpoint is gone from the store; starting a new run", resume_id
+        )
+        resume_id = None
+    params_text = json.dumps(params.model_dump(), sort_keys=True)
+    with mlflow.start_run(
+        run_id=resume_id,
+        experiment_id=None if resume_id else experiment_id,
+        tags=tracking.run_tags(root, params_text),
+    ) as active:
+        if resume_id is None:
+            mlflow.log_params(flatten(params))
+        yield MlflowRun(active.info.run_id)
+
+
+def _run_exists(run_id: str) -> bool:
+    import mlflow
+
+    try:
+        mlflow.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return False
+    return True
+
+
+def _resume_point(store: CheckpointStore, params: Params) -> tuple[Path, dict[str, Any]] | None:
+    latest = store.latest()
+    if latest is None:
+        return None
+    path, state = latest
+    if state.get("fingerprint") != fingerprint(params):
+        log.info("checkpoints in %s were made with other params; starting over", store.directory)
+        store.clear()
+        return None
+    return path, state
+
+
+def train(params: Params, paths: TrainPaths) -> dict[str, float]:
+    """Fit the GAN; write the models, run.json, metrics and the loss CSV. Returns the metrics."""
+    keras.utils.set_random_seed(params.seed)
+    cfg = params.train
+    train_data = make_dataset(
+        paths.prepared / "train", cfg.batch_size, training=True, seed=params.seed
+    )
+    val_data = make_dataset(
+        paths.prepared / "val", cfg.batch_size, training=False, seed=params.seed
+    )
+    # Repeat and count steps, so every epoch has the same length however the shards divide.
+    train_data = train_data.repeat()
+    steps = cfg.steps_per_epoch or math.ceil(
+        count_examples(paths.prepared / "train") / cfg.batch_size
+    )
+    lightness, real_ab = next(iter(val_data.take(1)))
+    samples = (lightness.numpy()[:6], real_ab.numpy()[:6])
+
+    gan = build_gan(params)
+    gan.build_optimizers()
+    store = CheckpointStore(paths.checkpoints)
+    resume = _resume_point(store, params)
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "step": 0,
+        "fingerprint": fingerprint(params),
+        "run_id": None,
+    }
+    history: list[dict[str, float]] = []
+    if resume is not None:
+        checkpoint, saved = resume
+        CheckpointStore.restore(gan, checkpoint)
+        history = saved.pop("history", [])
+        state.update(saved)
+        log.info("resuming from %s (epoch %d, step %d)", checkpoint, state["epoch"], state["step"])
+
+    root = tracking.repo_root()
+    with mlflow_run(params, state["run_id"], root) as run:
+        state["run_id"] = run.run_id
+        if state["epoch"] < cfg.epochs:
+            monitor = TrainingMonitor(run, store, state, history, cfg.log_every_steps, samples)
+            gan.fit(
+                train_data,
+                epochs=cfg.epochs,
+                initial_epoch=state["epoch"],
+                steps_per_epoch=steps,
+                validation_data=val_data,
+                callbacks=[monitor],
+                verbose=2,
+            )
+        metrics = _summarize(history, state)
+        _write_outputs(gan, paths, history, metrics)
+        run.log_metrics({f"final_{k}": v for k, v in metrics.items()}, step=state["step"])
+        for path in (paths.metrics, paths.losses):
+            run.log_artifact(path, "reports")
+        if run.run_id is not None:
+            _log_generator(gan.generator, params)
+            info = tracking.RunInfo(
+                run.run_id, _experiment_of(run.run_id), tracking.tracking_uri(params.tracking)
+            )
+            info.save(paths.models / "run.json")
+        else:
+            (paths.models / "run.json").write_text(json.dumps({"run_id": None}) + "\n")
+    return metrics
+
+
+def _summarize(history: list[dict[str, float]], state: dict[str, Any]) -> dict[str, float]:
+    last_epoch = [row for row in history if row["epoch"] == state["epoch"]] or history[-1:]
+    metrics = (
+        {name: round(float(np.mean([row[name] for row in last_epoch])), 5) for name in LOSS_NAMES}
+        if last_epoch
+        else {}
+    )
+    metrics.update(epochs=state["epoch"], steps=state["step"])
+    if "val_g_l1" in state:
+        metrics["val_g_l1"] = round(state["val_g_l1"], 5)
+    return metrics
+
+
+def _write_outputs(
+    gan: ColorGAN, paths: TrainPaths, history: list[dict[str, float]], metrics: dict[str, float]
+) -> None:
+    paths.models.mkdir(parents=True, exist_ok=True)
+    gan.generator.save(paths.models / "generator.keras")
+    gan.discriminator.save(paths.models / "discriminator.keras")
+    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
+    paths.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
+    paths.losses.parent.mkdir(parents=True, exist_ok=True)
+    with paths.losses.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["step", "epoch", *LOSS_NAMES])
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def _experiment_of(run_id: str) -> str:
+    import mlflow
+
+    return mlflow.get_run(run_id).info.experiment_id
+
+
+def _log_generator(generator: keras.Model, params: Params) -> None:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    size = params.preprocess.image_size
+    example = np.zeros((1, size, size, 1), dtype=np.float32)
+    signature = infer_signature(example, generator.predict(example, verbose=0))
+    mlflow.keras.log_model(generator, name="generator", signature=signature)

@@ -1,0 +1,18 @@
+"""DVC stage train: data/prepared -> models/ (generator, discriminator, checkpoints, run.json)."""
+
+import json
+import sys
+
+from colorgan.config import load_params
+from colorgan.stage import run_stage
+
+
+def main() -> None:
+    from colorgan.train import TrainPaths, train  # TensorFlow loads only once params are valid
+
+    metrics = train(load_params(), TrainPaths.default())
+    print(json.dumps(metrics, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(main))

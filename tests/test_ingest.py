@@ -1,0 +1,72 @@
+import hashlib
+import zipfile
+
+import pytest
+from PIL import Image
+
+from colorgan.config import DataParams, SplitParams
+from colorgan.ingest import IngestError, SourceFile, assign_split, ingest, iter_source
+
+
+def test_sample_source_fills_every_split(tmp_path):
+    result = ingest(iter_source("sample"), DataParams(), tmp_path / "images")
+    counts = result.summary()["per_split"]
+    assert all(counts[split] >= 1 for split in ("train", "val", "test")), counts
+    assert result.rejected.empty
+    for row in result.manifest.itertuples():
+        stored = (tmp_path / "images" / row.file).read_bytes()
+        assert hashlib.sha256(stored).hexdigest() == row.hash
+
+
+def test_every_file_is_accepted_or_rejected_with_a_reason(photo_folder, tmp_path):
+    (photo_folder / "empty.jpg").write_bytes(b"")
+    (photo_folder / "notes.txt").write_text("not a photo")
+    good = (photo_folder / "photo1.jpg").read_bytes()
+    (photo_folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (photo_folder / "photo1_copy.jpg").write_bytes(good)
+    Image.new("RGB", (64, 64), (90, 90, 90)).save(photo_folder / "flat_gray.png")
+    params = DataParams(split=SplitParams(train=0.34, val=0.33, test=0.33))
+
+    result = ingest(iter_source(str(photo_folder)), params, tmp_path / "images")
+
+    reasons = dict(
+        zip(
+            result.rejected["source"].str.rsplit("/", n=1).str[-1],
+            result.rejected["reason"],
+            strict=True,
+        )
+    )
+    assert reasons["empty.jpg"].startswith("empty file")
+    assert reasons["notes.txt"].startswith("not an image")
+    assert reasons["truncated.jpg"].startswith("corrupt or truncated")
+    assert reasons["photo1_copy.jpg"].startswith("duplicate")
+    assert reasons["flat_gray.png"].startswith("already grayscale")
+    assert len(result.manifest) + len(result.rejected) == len(list(photo_folder.iterdir()))
+
+
+def test_split_is_a_pure_function_of_the_hash():
+    ratios = SplitParams(train=0.5, val=0.25, test=0.25)
+    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(400)]
+    splits = [assign_split(h, ratios) for h in hashes]
+    assert splits == [assign_split(h, ratios) for h in hashes]
+    assert 150 < splits.count("train") < 250  # roughly the ratio
+
+
+def test_archive_source_is_read_member_by_member(photo_folder, tmp_path):
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sorted(photo_folder.iterdir()):
+            handle.write(path, path.name)
+    labels = [f.label for f in iter_source(str(archive))]
+    assert labels == [f"{archive}:{p.name}" for p in sorted(photo_folder.iterdir())]
+
+
+def test_nothing_usable_stops_with_a_clear_error(tmp_path):
+    files = [SourceFile("a.jpg", lambda: b""), SourceFile("b.jpg", lambda: b"junk")]
+    with pytest.raises(IngestError, match="no usable image"):
+        ingest(iter(files), DataParams(), tmp_path / "images")
+
+
+def test_missing_source_is_a_clear_error(tmp_path):
+    with pytest.raises(IngestError, match="no such file or folder"):
+        list(iter_source(str(tmp_path / "nowhere")))
