@@ -96,27 +96,39 @@ def run(
     return result
 
 
+def copy_project(project: Path, overrides: dict | None = None) -> Path:
+    """A fresh git + DVC copy of this project at ``project``, with TINY_PARAMS and overrides."""
+    for entry in PROJECT_FILES:
+        source, target = REPO / entry, project / entry
+        if source.is_dir():
+            shutil.copytree(
+                source, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
+        elif source.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = deep_update(deep_update(params, TINY_PARAMS), overrides or {})
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git = ["git", "-c", "user.name=colorgan-tests", "-c", "user.email=tests@colorgan.invalid"]
+    run(["git", "init", "-q"], project)
+    run([*git, "add", "-A"], project)
+    run([*git, "commit", "-qm", "init"], project)
+    return project
+
+
 @pytest.fixture
 def make_project(tmp_path: Path):
-    """A fresh git + DVC copy of this project with params overridden; returns its path."""
+    """Factory: make_project(overrides) -> path of a fresh project copy."""
+    return lambda overrides=None, name="project": copy_project(tmp_path / name, overrides)
 
-    def make(overrides: dict | None = None, name: str = "project") -> Path:
-        project = tmp_path / name
-        for entry in PROJECT_FILES:
-            source, target = REPO / entry, project / entry
-            if source.is_dir():
-                shutil.copytree(
-                    source, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-                )
-            elif source.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
-        params = yaml.safe_load((REPO / "params.yaml").read_text())
-        params = deep_update(deep_update(params, TINY_PARAMS), overrides or {})
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        run(["git", "init", "-q"], project)
-        run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], project)
-        run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], project)
-        return project
 
-    return make
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny project on which `dvc repro` has run, shared by tests that only read it.
+
+    Tests must not modify it; use make_project for a project of your own.
+    """
+    project = copy_project(tmp_path_factory.mktemp("trained") / "project")
+    run(["dvc", "repro"], project)
+    return project
