@@ -23,6 +23,7 @@ run: install
 lint: install
 	ruff check .
 	ruff format --check .
+	hadolint Dockerfile
 
 test: lint
 	pytest

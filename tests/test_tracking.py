@@ -1,0 +1,205 @@
+"""Tracking stores: the embedded SQLite default, an unreachable server, a PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from colorgan import tracking
+from colorgan.config import TrackingParams
+from tests.conftest import dvc_env, run
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_default_store_is_sqlite_in_the_dvc_root_even_from_an_experiment_copy(
+    monkeypatch, tmp_path
+):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path.parent)  # not the repo root: DVC_ROOT must win
+    assert tracking.tracking_uri(TrackingParams()) == f"sqlite:///{tmp_path}/mlflow.db"
+    relative = TrackingParams(uri="sqlite:///stores/runs.db")
+    assert tracking.tracking_uri(relative) == f"sqlite:///{tmp_path}/stores/runs.db"
+
+
+def test_unreachable_server_fails_fast_with_the_uri_and_the_way_out():
+    uri = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(tracking.TrackingUnavailable) as error:
+        tracking.check_reachable(uri)
+    assert time.monotonic() - started < 10
+    assert uri in str(error.value)
+    assert "tracking.enabled: false" in str(error.value)
+
+
+def test_train_stage_refuses_to_start_against_an_unreachable_server(make_project):
+    project = make_project()
+    run(["dvc", "repro", "preprocess"], project)
+    env = {**dvc_env(project), "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    result = run([sys.executable, "-m", "stages.train"], project, check=False, env=env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "is unreachable" in result.stderr
+    assert not (project / "models/checkpoints").exists()  # no compute was spent
+
+
+def _postgres_bin(name: str) -> str:
+    found = shutil.which(name) or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None
+    )
+    if found is None and os.geteuid() == 0:
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "postgresql"],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        return _postgres_bin(name)
+    if found is None:
+        pytest.fail(f"PostgreSQL's {name} not found: install the Debian package postgresql")
+    return found
+
+
+@pytest.fixture
+def postgres_url():
+    """A throwaway PostgreSQL server on loopback.
+
+    PostgreSQL refuses to run as root, so as root it runs as the postgres user, in a folder
+    of its own (pytest's tmp folders are private to root).
+    """
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    base = Path(tempfile.mkdtemp(prefix="colorgan-pg-"))
+    if as_user:
+        shutil.chown(base, "postgres")
+    data, port = base / "data", free_port()
+    pg_ctl = _postgres_bin("pg_ctl")
+    subprocess.run(
+        [
+            *as_user,
+            _postgres_bin("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "colorgan",
+            "--auth=trust",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(base / "pg.log"),
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "colorgan",
+                "-d",
+                "postgres",
+                "-c",
+                "CREATE DATABASE mlflow",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        yield f"postgresql+psycopg2://colorgan@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-m", "fast", "stop"],
+            check=False,
+            capture_output=True,
+            timeout=120,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def mlflow_server(postgres_url: str, tmp_path: Path):
+    port = free_port()
+    log = (tmp_path / "mlflow-server.log").open("w")
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            postgres_url,
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                tracking.check_reachable(uri, timeout_s=2)
+                break
+            except tracking.TrackingUnavailable:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((tmp_path / "mlflow-server.log").read_text()) from None
+                time.sleep(1)
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_train_and_evaluate_track_into_mlflow_server_on_postgresql(make_project, mlflow_server):
+    import mlflow
+
+    project = make_project()
+    env = {**dvc_env(project), "MLFLOW_TRACKING_URI": mlflow_server}
+    run(["dvc", "repro"], project, env=env)
+
+    run_id = json.loads((project / "models/run.json").read_text())["run_id"]
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    stored = client.get_run(run_id)
+    assert stored.info.status == "FINISHED"
+    assert {"g_l1", "test_psnr"} <= set(stored.data.metrics)
+    assert not (project / "mlflow.db").exists()  # nothing went to the embedded store
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert "reports" in artifacts
