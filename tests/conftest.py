@@ -132,3 +132,17 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("trained") / "project")
     run(["dvc", "repro"], project)
     return project
+
+
+def log_colorizer_run(
+    generator: Path, metrics: dict[str, float], max_pixels: int = 50_000_000
+) -> str:
+    """A tracked run holding a pyfunc colorizer and test metrics, in the current MLflow store."""
+    import mlflow
+
+    from colorgan.pyfunc import log_colorizer
+
+    with mlflow.start_run() as active:
+        log_colorizer(generator, max_pixels)
+        mlflow.log_metrics(metrics)
+    return active.info.run_id

@@ -27,6 +27,7 @@ from colorgan.data import count_examples, make_dataset
 from colorgan.errors import ColorganError
 from colorgan.gan import ColorGAN
 from colorgan.models import build_discriminator, build_generator
+from colorgan.pyfunc import log_colorizer
 from colorgan.viz import comparison_grid
 
 log = logging.getLogger(__name__)
@@ -260,7 +261,7 @@ def train(params: Params, paths: TrainPaths) -> dict[str, float]:
         for path in (paths.metrics, paths.losses):
             run.log_artifact(path, "reports")
         if run.run_id is not None:
-            _log_generator(gan.generator, params)
+            log_colorizer(paths.models / "generator.keras")
             info = tracking.RunInfo(
                 run.run_id, _experiment_of(run.run_id), tracking.tracking_uri(params.tracking)
             )
@@ -302,13 +303,3 @@ def _experiment_of(run_id: str) -> str:
     import mlflow
 
     return mlflow.get_run(run_id).info.experiment_id
-
-
-def _log_generator(generator: keras.Model, params: Params) -> None:
-    import mlflow
-    from mlflow.models import infer_signature
-
-    size = params.preprocess.image_size
-    example = np.zeros((1, size, size, 1), dtype=np.float32)
-    signature = infer_signature(example, generator.predict(example, verbose=0))
-    mlflow.keras.log_model(generator, name="generator", signature=signature)
