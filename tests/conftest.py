@@ -25,6 +25,9 @@ PROJECT_FILES = [
     "params.yaml",
     "stages",
     "src",
+    "pipelines",
+    "prefect.yaml",
+    ".gitignore",
 ]
 
 # Small enough that a whole `dvc repro` takes well under a minute on 2 cores.

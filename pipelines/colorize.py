@@ -1,0 +1,49 @@
+"""Prefect flow `colorgan-colorize`: a folder of photos in, a folder of colorized PNGs out.
+
+python -m pipelines.colorize photos/ colorized/ --model models:/colorgan@champion
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from colorgan.inference import Colorizer, colorize_paths, expand_inputs
+
+
+@flow(name="colorgan-colorize", log_prints=True)
+def colorize(input_dir: str, output_dir: str, model: str = "models") -> dict[str, int]:
+    """Colorize every image under input_dir; a failing file is reported, the rest go on."""
+    logger = get_run_logger()
+    paths = expand_inputs([input_dir])
+    colorizer = Colorizer.load(model)
+    done, failures = 0, []
+    for index, outcome in enumerate(colorize_paths(colorizer, paths, Path(output_dir)), 1):
+        if outcome.error:
+            failures.append(f"| {outcome.source} | {outcome.error} |")
+            logger.warning("skipped %s: %s", outcome.source, outcome.error)
+        else:
+            done += 1
+        logger.info("%d/%d %s", index, len(paths), outcome.source.name)
+    if failures:
+        create_markdown_artifact(
+            key="colorgan-colorize-failures",
+            markdown="| file | reason |\n| --- | --- |\n" + "\n".join(failures),
+        )
+    return {"colorized": done, "failed": len(failures)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("input_dir")
+    parser.add_argument("output_dir")
+    parser.add_argument("--model", default="models")
+    args = parser.parse_args(argv)
+    print(colorize(args.input_dir, args.output_dir, args.model))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Drive the DVC pipeline from an orchestrator: stages, experiments, and their results.
+
+Nothing here knows Prefect: the flows in pipelines/ wrap these functions in tasks. DVC stays
+the one that decides what is up to date, and parameter overrides always go through DVC
+experiments, so the user's params.yaml is never edited behind their back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from colorgan.errors import ColorganError
+
+STAGES = ("ingest", "preprocess", "train", "evaluate")
+# DVC's own words when another process holds the repository lock: worth a retry.
+TRANSIENT_PATTERNS = ("Unable to acquire lock", "is locked by", "lock file")
+ParamValue = str | int | float | bool
+
+
+class StageFailedError(ColorganError):
+    """A DVC command failed for a reason that a retry will not fix; the message is DVC's."""
+
+
+class TransientDvcError(RuntimeError):
+    """DVC could not run now (e.g. the repository is locked); retrying later may work."""
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    skipped: bool
+    seconds: float
+
+
+def dvc_command() -> str:
+    """The `dvc` installed beside this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).parent / "dvc"
+    return str(beside) if beside.exists() else "dvc"
+
+
+def dvc_env() -> dict[str, str]:
+    """Our environment, with this interpreter's scripts first on PATH: the `dvc` and the
+    `python` of stage commands are then the ones colorgan is installed in."""
+    scripts = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")])}
+
+
+def run_dvc(args: list[str], project: Path, log: Callable[[str], None] = print) -> str:
+    """Run `dvc <args>` in the project, pass each output line to `log`, return the output."""
+    started = subprocess.Popen(
+        [dvc_command(), *args],
+        cwd=project,
+        env=dvc_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    for line in started.stdout:
+        lines.append(line)
+        log(line.rstrip())
+    output = "".join(lines)
+    if started.wait() != 0:
+        if any(pattern in output for pattern in TRANSIENT_PATTERNS):
+            raise TransientDvcError(f"dvc {' '.join(args)}: {output.strip()[-2000:]}")
+        raise StageFailedError(f"dvc {' '.join(args)} failed:\n{output.strip()[-4000:]}")
+    return output
+
+
+def repro_stage(stage: str, project: Path, log: Callable[[str], None] = print) -> StageResult:
+    """Reproduce one stage (not its upstream); DVC skips it when nothing it depends on changed."""
+    started = time.monotonic()
+    output = run_dvc(["repro", "--single-item", stage], project, log)
+    skipped = f"Stage '{stage}' didn't change, skipping" in output
+    return StageResult(stage, skipped, round(time.monotonic() - started, 2))
+
+
+def set_param_args(overrides: Mapping[str, ParamValue]) -> list[str]:
+    """['-S', 'train.epochs=3', ...] for `dvc exp run`."""
+    args: list[str] = []
+    for key, value in overrides.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        args += ["--set-param", f"{key}={text}"]
+    return args
+
+
+def run_experiment(
+    project: Path, overrides: Mapping[str, ParamValue], log: Callable[[str], None] = print
+) -> str:
+    """Run the whole pipeline as a DVC experiment in a temp copy; returns its name.
+
+    `--temp` keeps the workspace (params.yaml included) exactly as it was.
+    """
+    output = run_dvc(["exp", "run", "--temp", *set_param_args(overrides)], project, log)
+    match = re.search(r"Ran experiment\(s\): (\S+)", output)
+    if match is None:
+        raise StageFailedError(f"could not find the experiment's name in DVC's output:\n{output}")
+    return match.group(1)
+
+
+def run_sweep(
+    project: Path,
+    runs: list[Mapping[str, ParamValue]],
+    jobs: int,
+    log: Callable[[str], None] = print,
+) -> list[str]:
+    """Queue one experiment per override set and let DVC run them, `jobs` at a time."""
+    names = []
+    for index, overrides in enumerate(runs):
+        name = f"sweep-{int(time.time())}-{index}"
+        run_dvc(["exp", "run", "--queue", "--name", name, *set_param_args(overrides)], project, log)
+        names.append(name)
+    run_dvc(["exp", "run", "--run-all", "--jobs", str(jobs)], project, log)
+    return names
+
+
+def grid(axes: Mapping[str, Iterable[ParamValue]]) -> list[dict[str, ParamValue]]:
+    """{'a': [1, 2], 'b': [x]} -> [{'a': 1, 'b': x}, {'a': 2, 'b': x}]."""
+    keys = list(axes)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
+
+
+def experiment_metrics(project: Path, names: list[str]) -> dict[str, dict[str, float]]:
+    """Flat evaluation metrics of each named experiment, from `dvc exp show --json`."""
+    output = subprocess.run(
+        [dvc_command(), "exp", "show", "--json", "--no-fetch"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found: dict[str, dict[str, float]] = {}
+    for commit in json.loads(output):
+        for experiment in commit.get("experiments") or []:
+            for revision in experiment.get("revs", []):
+                name = revision.get("name")
+                if name in names:
+                    found[name] = flatten_metrics(_metric_file(revision, "metrics/eval.json"))
+    return found
+
+
+def _metric_file(revision: dict, path: str) -> dict:
+    metrics = (revision.get("data") or {}).get("metrics") or {}
+    return (metrics.get(path) or {}).get("data") or {}
+
+
+def flatten_metrics(tree: Mapping[str, object], prefix: str = "") -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_metrics(value, f"{prefix}{key}."))
+        elif isinstance(value, int | float):
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
+
+
+def workspace_metrics(project: Path) -> tuple[dict[str, float], str | None]:
+    """The workspace's evaluation metrics and the MLflow run id they belong to."""
+    metrics_file, run_file = project / "metrics/eval.json", project / "models/run.json"
+    metrics = flatten_metrics(json.loads(metrics_file.read_text())) if metrics_file.exists() else {}
+    run_id = json.loads(run_file.read_text()).get("run_id") if run_file.exists() else None
+    return metrics, run_id
+
+
+def markdown_table(rows: list[dict[str, object]], columns: list[str]) -> str:
+    def cell(value: object) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def rank(
+    results: dict[str, dict[str, float]], metric: str, higher_is_better: bool = True
+) -> list[dict[str, object]]:
+    """One row per experiment, best first; experiments without the metric go last."""
+    missing = float("-inf") if higher_is_better else float("inf")
+    ordered = sorted(
+        results.items(),
+        key=lambda item: item[1].get(metric, missing),
+        reverse=higher_is_better,
+    )
+    return [
+        {"rank": place, "experiment": name, metric: values.get(metric, "n/a")}
+        for place, (name, values) in enumerate(ordered, start=1)
+    ]
