@@ -1,0 +1,49 @@
+"""The evaluate stage's outputs, and comparing two runs with DVC and MLflow."""
+
+import json
+import shutil
+import sqlite3
+
+import yaml
+
+from tests.conftest import run
+
+
+def test_evaluate_writes_metrics_plots_pictures_and_one_offline_report(trained_project):
+    metrics = json.loads((trained_project / "metrics/eval.json").read_text())
+    for key in ("psnr", "ssim", "ciede2000", "auc_ab", "colorfulness_ratio", "gray_psnr"):
+        assert key in metrics, key
+    assert {"precision_macro", "f1_weighted"} <= set(metrics["color_classes"])
+    assert {"precision", "recall", "roc_auc", "fooling_rate"} <= set(metrics["discriminator"])
+    reports = trained_project / "reports"
+    for name in (
+        "confusion_matrix.png",
+        "pr_curve.png",
+        "samples_best.png",
+        "samples_worst.png",
+        "per_image.csv",
+    ):
+        assert (reports / name).stat().st_size > 0, name
+    page = (reports / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 5
+    assert "http" not in page  # opens offline
+
+
+def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_project, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(trained_project, project)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    run([*git, "add", "-A"], project)
+    run([*git, "commit", "-qm", "first run"], project)  # what `dvc metrics diff` compares to
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["l1_weight"] = 5.0
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    run(["dvc", "repro"], project)
+
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], project).stdout)
+    assert diff["metrics/eval.json"]["psnr"]["diff"] != 0
+    with sqlite3.connect(project / "mlflow.db") as db:
+        values = db.execute("select value from latest_metrics where key='test_psnr'").fetchall()
+    assert len(values) == 2
+    assert values[0] != values[1]
