@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from colorgan.config import load_params
-from colorgan.ingest import ingest, iter_source
+from colorgan.ingest import check_usable, ingest, iter_source
 from colorgan.stage import run_stage
 
 OUT = Path("data/ingested")
@@ -13,12 +13,15 @@ OUT = Path("data/ingested")
 
 def main() -> None:
     params = load_params()
-    result = ingest(iter_source(params.data.source), params.data, OUT / "images")
+    result = ingest(
+        iter_source(params.data.source), params.data, OUT / "images", params.data.workers
+    )
     result.manifest.to_csv(OUT / "manifest.csv", index=False)
     result.rejected.to_csv(OUT / "rejected.csv", index=False)
     summary = json.dumps(result.summary(), indent=2)
     (OUT / "summary.json").write_text(summary + "\n")
     print(summary)
+    check_usable(result, params.data.split)  # after writing: rejected.csv says why
 
 
 if __name__ == "__main__":

@@ -5,7 +5,15 @@ import pytest
 from PIL import Image
 
 from colorgan.config import DataParams, SplitParams
-from colorgan.ingest import IngestError, SourceFile, assign_split, ingest, iter_source
+from colorgan.ingest import (
+    IngestError,
+    SourceFile,
+    assign_split,
+    check_usable,
+    ingest,
+    iter_source,
+)
+from tests.conftest import real_photo
 
 
 def test_sample_source_fills_every_split(tmp_path):
@@ -63,10 +71,24 @@ def test_archive_source_is_read_member_by_member(photo_folder, tmp_path):
 
 def test_nothing_usable_stops_with_a_clear_error(tmp_path):
     files = [SourceFile("a.jpg", lambda: b""), SourceFile("b.jpg", lambda: b"junk")]
+    result = ingest(iter(files), DataParams(), tmp_path / "images")
+    assert len(result.rejected) == 2
     with pytest.raises(IngestError, match="no usable image"):
-        ingest(iter(files), DataParams(), tmp_path / "images")
+        check_usable(result, DataParams().split)
 
 
 def test_missing_source_is_a_clear_error(tmp_path):
     with pytest.raises(IngestError, match="no such file or folder"):
         list(iter_source(str(tmp_path / "nowhere")))
+
+
+def test_adding_photos_never_moves_one_and_uses_a_worker_pool(photo_folder, tmp_path):
+    first = ingest(iter_source(str(photo_folder)), DataParams(), tmp_path / "a", workers=2)
+    for index in range(4):
+        image = Image.fromarray(real_photo("rocket.jpg", side=100 + 8 * index))
+        image.save(photo_folder / f"new{index}.png")
+    second = ingest(iter_source(str(photo_folder)), DataParams(), tmp_path / "b", workers=2)
+    before = dict(zip(first.manifest["hash"], first.manifest["split"], strict=True))
+    after = dict(zip(second.manifest["hash"], second.manifest["split"], strict=True))
+    assert len(after) == len(before) + 4
+    assert {h: after[h] for h in before} == before

@@ -57,6 +57,7 @@ class DataParams(Section):
         3.0, description="reject photos that are already (almost) gray: no colour to learn"
     )
     split: SplitParams = SplitParams()
+    workers: Annotated[int, Field(ge=0)] = Field(0, description="processes; 0 = all cores")
 
 
 class PreprocessParams(Section):

@@ -10,8 +10,9 @@ import glob
 import hashlib
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from colorgan.color import colorfulness
 from colorgan.config import DataParams, SplitParams
 from colorgan.errors import ColorganError
 from colorgan.images import UnusableImage, load_rgb, open_image
+from colorgan.parallel import bounded_map
 from colorgan.sample import sample_photo_paths
 
 MANIFEST_COLUMNS = [
@@ -35,6 +37,8 @@ MANIFEST_COLUMNS = [
 ]
 REJECTED_COLUMNS = ["source", "reason"]
 SPLITS = ("train", "val", "test")
+EXIF_ORIENTATION = 0x0112
+ROTATED_90 = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 # Colourfulness is judged on a thumbnail: the statistic barely moves, the decode is much cheaper.
 THUMBNAIL_SIDE = 256
 
@@ -119,10 +123,16 @@ def assign_split(content_hash: str, ratios: SplitParams) -> str:
     return "test"
 
 
+def _inspect_item(item: tuple[str, str, bytes], params: DataParams) -> dict[str, object]:
+    return inspect_image(item[2], params)
+
+
 def inspect_image(data: bytes, params: DataParams) -> dict[str, object]:
     """Header facts and colourfulness of one file; raises UnusableImage with the reason."""
     with open_image(data, params.max_pixels) as image:
         width, height = image.size
+        if image.getexif().get(EXIF_ORIENTATION, 1) in ROTATED_90:
+            width, height = height, width  # as displayed, which is how it will be used
         facts: dict[str, object] = {
             "width": width,
             "height": height,
@@ -161,51 +171,66 @@ class IngestResult:
         }
 
 
-def ingest(files: Iterator[SourceFile], params: DataParams, image_dir: Path) -> IngestResult:
-    """Validate, deduplicate and split; copy accepted files to ``image_dir/<hash><ext>``."""
-    image_dir.mkdir(parents=True, exist_ok=True)
-    accepted: list[dict[str, object]] = []
-    rejected: list[dict[str, str]] = []
-    first_source: dict[str, str] = {}
+def _read(
+    files: Iterable[SourceFile], rejected: list[dict[str, str]]
+) -> Iterator[tuple[str, str, bytes]]:
+    """(label, hash, bytes) of each readable file; unreadable ones go to ``rejected``."""
     for source_file in files:
         try:
             data = source_file.read()
         except OSError as error:
             rejected.append({"source": source_file.label, "reason": f"unreadable: {error}"})
             continue
-        content_hash = hashlib.sha256(data).hexdigest()
-        if content_hash in first_source:
-            rejected.append(
-                {
-                    "source": source_file.label,
-                    "reason": f"duplicate: same content as {first_source[content_hash]}",
-                }
-            )
+        yield source_file.label, hashlib.sha256(data).hexdigest(), data
+
+
+def ingest(
+    files: Iterable[SourceFile], params: DataParams, image_dir: Path, workers: int = 1
+) -> IngestResult:
+    """Validate, deduplicate and split; copy accepted files to ``image_dir/<hash>.<format>``.
+
+    Files are read and hashed here, in order; decoding checks run in ``workers`` processes
+    (0 = all cores) with only a few files in flight, so memory does not grow with the source.
+    """
+    image_dir.mkdir(parents=True, exist_ok=True)
+    accepted: list[dict[str, object]] = []
+    rejected: list[dict[str, str]] = []
+    first_source: dict[str, str] = {}
+
+    def unique(readable: Iterator[tuple[str, str, bytes]]) -> Iterator[tuple[str, str, bytes]]:
+        for label, content_hash, data in readable:
+            if content_hash in first_source:
+                reason = f"duplicate: same content as {first_source[content_hash]}"
+                rejected.append({"source": label, "reason": reason})
+                continue
+            first_source[content_hash] = label
+            yield label, content_hash, data
+
+    check = partial(_inspect_item, params=params)
+    for (label, content_hash, data), facts in bounded_map(
+        check, unique(_read(files, rejected)), workers
+    ):
+        if isinstance(facts, BaseException):
+            reason = str(facts) if isinstance(facts, UnusableImage) else f"failed: {facts!r}"
+            rejected.append({"source": label, "reason": reason})
             continue
-        try:
-            facts = inspect_image(data, params)
-        except UnusableImage as error:
-            rejected.append({"source": source_file.label, "reason": str(error)})
-            continue
-        first_source[content_hash] = source_file.label
         file_name = f"{content_hash}.{str(facts['format']).lower()}"
         (image_dir / file_name).write_bytes(data)
         accepted.append(
             {
                 "hash": content_hash,
                 "file": file_name,
-                "source": source_file.label,
+                "source": label,
                 **facts,
                 "split": assign_split(content_hash, params.split),
             }
         )
     manifest = pd.DataFrame(accepted, columns=MANIFEST_COLUMNS)
-    result = IngestResult(manifest, pd.DataFrame(rejected, columns=REJECTED_COLUMNS))
-    _check_usable(result, params.split)
-    return result
+    return IngestResult(manifest, pd.DataFrame(rejected, columns=REJECTED_COLUMNS))
 
 
-def _check_usable(result: IngestResult, ratios: SplitParams) -> None:
+def check_usable(result: IngestResult, ratios: SplitParams) -> None:
+    """Stop the run when training could not start: no usable photo, or an empty split."""
     if result.manifest.empty:
         raise IngestError(
             f"no usable image in data.source ({len(result.rejected)} file(s) rejected; "

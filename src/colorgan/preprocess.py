@@ -7,9 +7,6 @@ so memory holds one shard per split whatever the number of photos.
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from tqdm import tqdm
 from colorgan.color import rgb_to_scaled_lab
 from colorgan.config import PreprocessParams
 from colorgan.images import UnusableImage, load_rgb
+from colorgan.parallel import bounded_map
 
 SHARD_DTYPE = np.float16  # scaled Lab in [-1, 1]: half precision loses nothing visible
 PAD_GRAY = 128  # neutral gray: its a and b are 0, so padding teaches no colour
@@ -86,7 +84,7 @@ class Job:
     max_pixels: int
 
 
-def process_photo(job: Job) -> tuple[Job, np.ndarray | str]:
+def process_photo(job: Job) -> np.ndarray | str:
     """One photo to a (n, size, size, 3) scaled-Lab array, or the reason it failed."""
     params = job.params
     decoded_side = params.image_size
@@ -95,11 +93,11 @@ def process_photo(job: Job) -> tuple[Job, np.ndarray | str]:
     try:
         rgb = load_rgb(job.path, job.max_pixels, min_decoded_side=decoded_side)
     except (UnusableImage, OSError) as error:
-        return job, f"{job.path}: {error}"
+        return f"{job.path}: {error}"
     # Per-photo seed: the crops of a photo do not depend on which other photos exist.
     rng = np.random.default_rng([job.seed, int(job.content_hash[:12], 16)])
     views = np.stack(square_views(rgb, job.split, params, rng))
-    return job, rgb_to_scaled_lab(views).astype(SHARD_DTYPE)
+    return rgb_to_scaled_lab(views).astype(SHARD_DTYPE)
 
 
 class ShardWriter:
@@ -150,16 +148,6 @@ class PreprocessReport:
         return json.dumps(self.__dict__, indent=2)
 
 
-def _run_jobs(jobs: list[Job], workers: int) -> Iterator[tuple[Job, np.ndarray | str]]:
-    if workers == 1 or len(jobs) < 2:
-        yield from map(process_photo, jobs)
-        return
-    # spawn, not fork: a forked TensorFlow or MLflow thread pool in the parent can deadlock.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
-        yield from pool.imap(process_photo, jobs, chunksize=1)
-
-
 def preprocess(
     manifest: pd.DataFrame,
     image_dir: Path,
@@ -169,7 +157,6 @@ def preprocess(
     max_pixels: int,
 ) -> PreprocessReport:
     """Write ``out_dir/<split>/shard-*.npy`` and return counts and channel statistics."""
-    workers = params.workers or os.cpu_count() or 1
     jobs = [
         Job(image_dir / row.file, row.hash, row.split, params, seed, max_pixels)
         for row in manifest.sort_values(["split", "hash"]).itertuples()
@@ -178,9 +165,11 @@ def preprocess(
         split: ShardWriter(out_dir / split, params.shard_size) for split in ("train", "val", "test")
     }
     report = PreprocessReport()
-    progress = tqdm(_run_jobs(jobs, workers), total=len(jobs), desc="preprocess", unit="photo")
-    for job, result in progress:
-        if isinstance(result, str):
+    results = bounded_map(process_photo, jobs, params.workers)
+    for job, result in tqdm(results, total=len(jobs), desc="preprocess", unit="photo"):
+        if isinstance(result, BaseException):
+            report.failed.append(f"{job.path}: {result!r}")
+        elif isinstance(result, str):
             report.failed.append(result)
         else:
             writers[job.split].add(result)
