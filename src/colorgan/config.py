@@ -121,7 +121,25 @@ class TrainParams(Section):
     g_learning_rate: Annotated[float, Field(gt=0.0)] = 2e-4
     d_learning_rate: Annotated[float, Field(gt=0.0)] = 2e-4
     beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    pretrain_epochs: Annotated[int, Field(ge=0)] = Field(
+        0, description="first epochs train G on L1 alone, D untouched (NoGAN)"
+    )
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=0.5)] = Field(
+        0.0, description="D's target for real pairs is 1 - this (one-sided)"
+    )
+    instance_noise: Annotated[float, Field(ge=0.0)] = Field(
+        0.0, description="std of noise on the ab D sees; decays linearly to 0 by the last epoch"
+    )
+    grad_clip_norm: Annotated[float, Field(ge=0.0)] = Field(
+        0.0, description="clip each gradient to this L2 norm; 0 = no clipping"
+    )
     log_every_steps: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _pretrain_within_epochs(self) -> TrainParams:
+        if self.pretrain_epochs > self.epochs:
+            raise ValueError(f"pretrain_epochs={self.pretrain_epochs} exceeds epochs={self.epochs}")
+        return self
 
 
 class EvaluateParams(Section):

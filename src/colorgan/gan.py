@@ -8,9 +8,18 @@ from keras import ops
 
 from colorgan.losses import discriminator_loss, generator_adversarial_loss, real_probability
 
+LOSS_NAMES = ("g_adv", "g_l1", "g_total", "d_real", "d_fake", "d_accuracy")
+
 
 class ColorGAN(keras.Model):
-    """pix2pix: G learns to fool D on (L, ab) pairs while staying close to the true ab (L1)."""
+    """pix2pix: G learns to fool D on (L, ab) pairs while staying close to the true ab (L1).
+
+    Stabilizers: ``pretraining`` trains G on L1 alone and leaves D untouched (the NoGAN
+    idea: D then starts against a G that already predicts plausible colours);
+    ``label_smoothing`` makes D aim at 1 - s for real pairs (one-sided, so G's target is
+    unchanged); ``noise_std`` adds Gaussian instance noise to the ab that D sees, which
+    blurs the two distributions together early on (a callback decays it to 0).
+    """
 
     def __init__(
         self,
@@ -18,6 +27,8 @@ class ColorGAN(keras.Model):
         discriminator: keras.Model,
         adversarial_loss: str = "bce",
         l1_weight: float = 100.0,
+        label_smoothing: float = 0.0,
+        seed: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -25,8 +36,11 @@ class ColorGAN(keras.Model):
         self.discriminator = discriminator
         self.adversarial_loss = adversarial_loss
         self.l1_weight = l1_weight
-        names = ["g_adv", "g_l1", "g_total", "d_real", "d_fake", "d_accuracy"]
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.real_label = 1.0 - label_smoothing
+        self.pretraining = False  # read when fit() traces train_step
+        self.noise_std = keras.Variable(0.0, trainable=False, name="instance_noise_std")
+        self.noise_seed = keras.random.SeedGenerator(seed)
+        self.val_l1 = keras.metrics.Mean(name="g_l1")
 
     def compile(self, g_optimizer: keras.Optimizer, d_optimizer: keras.Optimizer, **kwargs) -> None:
         super().compile(**kwargs)
@@ -38,36 +52,45 @@ class ColorGAN(keras.Model):
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
+    def set_phase(self, pretraining: bool) -> None:
+        """Switch between L1 pre-training and adversarial training; fit() retraces the step."""
+        self.pretraining = pretraining
+        self.train_function = None
+
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
-        return list(self.trackers.values())  # reset by fit() at each epoch
+        return [self.val_l1]  # reset by fit() and evaluate()
 
     def call(self, lightness, training: bool = False):
         return self.generator(lightness, training=training)
 
+    def _noisy(self, ab):
+        return ab + self.noise_std * keras.random.normal(ops.shape(ab), seed=self.noise_seed)
+
     def train_step(self, data):
+        """One update of G and one of D; returns this step's losses (not epoch means)."""
         lightness, real_ab = data[0], data[1]  # (x, y), or (x, y, None) from train_on_batch
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             # Generate, then let D judge the true and the generated colours for the same L.
             fake_ab = self.generator(lightness, training=True)
-            real_logits = self.discriminator([lightness, real_ab], training=True)
-            fake_logits = self.discriminator([lightness, fake_ab], training=True)
+            real_logits = self.discriminator([lightness, self._noisy(real_ab)], training=True)
+            fake_logits = self.discriminator([lightness, self._noisy(fake_ab)], training=True)
             # G: fool D, and stay near the ground truth (L1 keeps colours plausible and stable).
             g_adv = generator_adversarial_loss(fake_logits, self.adversarial_loss)
             g_l1 = ops.mean(ops.abs(real_ab - fake_ab))
-            g_total = g_adv + self.l1_weight * g_l1
+            g_total = self.l1_weight * g_l1 + (0.0 if self.pretraining else g_adv)
             # D: call real pairs real and generated pairs fake.
-            d_real, d_fake = discriminator_loss(real_logits, fake_logits, self.adversarial_loss)
+            d_real, d_fake = discriminator_loss(
+                real_logits, fake_logits, self.adversarial_loss, self.real_label
+            )
             d_total = d_real + d_fake
-        # One update each, from the same forward pass.
-        g_grads = g_tape.gradient(g_total, self.generator.trainable_variables)
-        d_grads = d_tape.gradient(d_total, self.discriminator.trainable_variables)
-        self.g_optimizer.apply_gradients(
-            zip(g_grads, self.generator.trainable_variables, strict=True)
-        )
-        self.d_optimizer.apply_gradients(
-            zip(d_grads, self.discriminator.trainable_variables, strict=True)
-        )
+        g_variables = self.generator.trainable_variables
+        g_grads = g_tape.gradient(g_total, g_variables)
+        self.g_optimizer.apply_gradients(zip(g_grads, g_variables, strict=True))
+        if not self.pretraining:
+            d_variables = self.discriminator.trainable_variables
+            d_grads = d_tape.gradient(d_total, d_variables)
+            self.d_optimizer.apply_gradients(zip(d_grads, d_variables, strict=True))
         # Patch accuracy: how often D is right about real and generated patches.
         p_real = real_probability(real_logits, self.adversarial_loss)
         p_fake = real_probability(fake_logits, self.adversarial_loss)
@@ -75,20 +98,11 @@ class ColorGAN(keras.Model):
             ops.mean(ops.cast(p_real > 0.5, "float32"))
             + ops.mean(ops.cast(p_fake <= 0.5, "float32"))
         )
-        values = {
-            "g_adv": g_adv,
-            "g_l1": g_l1,
-            "g_total": g_total,
-            "d_real": d_real,
-            "d_fake": d_fake,
-            "d_accuracy": accuracy,
-        }
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        values = (g_adv, g_l1, g_total, d_real, d_fake, accuracy)
+        return dict(zip(LOSS_NAMES, values, strict=True))
 
     def test_step(self, data):
-        lightness, real_ab = data[0], data[1]  # (x, y), or (x, y, None) from train_on_batch
+        lightness, real_ab = data[0], data[1]
         fake_ab = self.generator(lightness, training=False)
-        self.trackers["g_l1"].update_state(ops.mean(ops.abs(real_ab - fake_ab)))
-        return {"g_l1": self.trackers["g_l1"].result()}
+        self.val_l1.update_state(ops.mean(ops.abs(real_ab - fake_ab)))
+        return {"g_l1": self.val_l1.result()}

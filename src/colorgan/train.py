@@ -11,9 +11,10 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,18 @@ import numpy as np
 
 from colorgan import tracking
 from colorgan.checkpoints import CheckpointStore
+from colorgan.color import join_l_ab, scaled_lab_to_rgb
 from colorgan.config import Params, flatten
 from colorgan.data import count_examples, make_dataset
 from colorgan.errors import ColorganError
-from colorgan.gan import ColorGAN
+from colorgan.gan import LOSS_NAMES, ColorGAN
+from colorgan.metrics import psnr
 from colorgan.models import build_discriminator, build_generator
 from colorgan.pyfunc import log_colorizer
 from colorgan.viz import comparison_grid
 
 log = logging.getLogger(__name__)
-LOSS_NAMES = ["g_adv", "g_l1", "g_total", "d_real", "d_fake", "d_accuracy"]
+SAMPLE_ROWS = 6  # validation photos in each epoch's sample grid
 
 
 class NonFiniteLoss(ColorganError):
@@ -75,11 +78,14 @@ def build_gan(params: Params) -> ColorGAN:
         build_discriminator(size, params.model.discriminator),
         adversarial_loss=params.train.adversarial_loss,
         l1_weight=params.train.l1_weight,
+        label_smoothing=params.train.label_smoothing,
+        seed=params.seed,
     )
     train = params.train
+    clip = {"clipnorm": train.grad_clip_norm} if train.grad_clip_norm else {}
     gan.compile(
-        g_optimizer=keras.optimizers.Adam(train.g_learning_rate, beta_1=train.beta_1),
-        d_optimizer=keras.optimizers.Adam(train.d_learning_rate, beta_1=train.beta_1),
+        g_optimizer=keras.optimizers.Adam(train.g_learning_rate, beta_1=train.beta_1, **clip),
+        d_optimizer=keras.optimizers.Adam(train.d_learning_rate, beta_1=train.beta_1, **clip),
     )
     return gan
 
@@ -126,10 +132,15 @@ class TrainingMonitor(keras.callbacks.Callback):
         history: list[dict[str, float]],
         log_every: int,
         samples: tuple[np.ndarray, np.ndarray],
+        noise_schedule: Callable[[int], float],
     ) -> None:
         super().__init__()
         self.run, self.store, self.state = run, store, state
         self.history, self.log_every, self.samples = history, log_every, samples
+        self.noise_schedule = noise_schedule
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.model.noise_std.assign(self.noise_schedule(epoch))
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         values = {name: float(logs[name]) for name in LOSS_NAMES}
@@ -153,7 +164,15 @@ class TrainingMonitor(keras.callbacks.Callback):
             self.run.log_metrics({"val_g_l1": self.state["val_g_l1"]}, step=self.state["step"])
         lightness, real_ab = self.samples
         fake_ab = self.model.generator(lightness, training=False).numpy()
-        grid = comparison_grid(lightness, fake_ab, real_ab)
+        truth = scaled_lab_to_rgb(join_l_ab(lightness, real_ab))
+        output = scaled_lab_to_rgb(join_l_ab(lightness, fake_ab))
+        self.state["val_psnr"] = float(
+            np.mean([psnr(t, o) for t, o in zip(truth, output, strict=True)])
+        )
+        self.run.log_metrics({"val_psnr": self.state["val_psnr"]}, step=self.state["step"])
+        grid = comparison_grid(
+            lightness[:SAMPLE_ROWS], fake_ab[:SAMPLE_ROWS], real_ab[:SAMPLE_ROWS]
+        )
         self.run.log_image(grid, key="samples", step=self.state["epoch"])
         self.store.save(self.model, {**self.state, "history": self.history})
 
@@ -181,6 +200,11 @@ def mlflow_run(params: Params, resume_id: str | None, root: Path) -> Iterator[Ml
         if resume_id is None:
             mlflow.log_params(flatten(params))
         yield MlflowRun(active.info.run_id)
+
+
+def instance_noise(start: float, epochs: int, epoch: int) -> float:
+    """Noise std for an epoch: ``start`` at the first, falling linearly to 0 at the last."""
+    return start * max(0.0, 1.0 - epoch / max(1, epochs - 1))
 
 
 def _run_exists(run_id: str) -> bool:
@@ -221,7 +245,7 @@ def train(params: Params, paths: TrainPaths) -> dict[str, float]:
         count_examples(paths.prepared / "train") / cfg.batch_size
     )
     lightness, real_ab = next(iter(val_data.take(1)))
-    samples = (lightness.numpy()[:6], real_ab.numpy()[:6])
+    samples = (lightness.numpy(), real_ab.numpy())  # val PSNR on these; the grid on a few
 
     gan = build_gan(params)
     gan.build_optimizers()
@@ -245,16 +269,29 @@ def train(params: Params, paths: TrainPaths) -> dict[str, float]:
     with mlflow_run(params, state["run_id"], root) as run:
         state["run_id"] = run.run_id
         if state["epoch"] < cfg.epochs:
-            monitor = TrainingMonitor(run, store, state, history, cfg.log_every_steps, samples)
-            gan.fit(
-                train_data,
-                epochs=cfg.epochs,
-                initial_epoch=state["epoch"],
-                steps_per_epoch=steps,
-                validation_data=val_data,
-                callbacks=[monitor],
-                verbose=2,
+            monitor = TrainingMonitor(
+                run,
+                store,
+                state,
+                history,
+                cfg.log_every_steps,
+                samples,
+                partial(instance_noise, cfg.instance_noise, cfg.epochs),
             )
+            # Pre-training (G on L1 alone) first, then adversarial: one fit() per phase.
+            for pretraining, last_epoch in ((True, cfg.pretrain_epochs), (False, cfg.epochs)):
+                if state["epoch"] >= last_epoch:
+                    continue
+                gan.set_phase(pretraining)
+                gan.fit(
+                    train_data,
+                    epochs=last_epoch,
+                    initial_epoch=state["epoch"],
+                    steps_per_epoch=steps,
+                    validation_data=val_data,
+                    callbacks=[monitor],
+                    verbose=2,
+                )
         metrics = _summarize(history, state)
         _write_outputs(gan, paths, history, metrics)
         run.log_metrics({f"final_{k}": v for k, v in metrics.items()}, step=state["step"])
@@ -279,8 +316,9 @@ def _summarize(history: list[dict[str, float]], state: dict[str, Any]) -> dict[s
         else {}
     )
     metrics.update(epochs=state["epoch"], steps=state["step"])
-    if "val_g_l1" in state:
-        metrics["val_g_l1"] = round(state["val_g_l1"], 5)
+    for key in ("val_g_l1", "val_psnr"):
+        if key in state:
+            metrics[key] = round(state[key], 5)
     return metrics
 
 

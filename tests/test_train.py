@@ -1,0 +1,129 @@
+"""Training switches, the non-finite guard, and a real run killed and resumed."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from keras import ops
+
+from colorgan.checkpoints import CheckpointStore
+from colorgan.config import parse_params
+from colorgan.losses import discriminator_loss
+from colorgan.train import MlflowRun, NonFiniteLoss, TrainingMonitor, build_gan, instance_noise
+from tests.conftest import TINY_PARAMS, deep_update, dvc_env, run
+from tests.test_gan import _batch
+
+
+def _gan(**train):
+    keras.utils.set_random_seed(0)
+    return build_gan(parse_params(deep_update(TINY_PARAMS, {"train": train})))
+
+
+def _weights(model):
+    return [w.numpy().copy() for w in model.trainable_weights]
+
+
+def _changed(before, model):
+    return any(
+        not np.array_equal(b, a.numpy())
+        for b, a in zip(before, model.trainable_weights, strict=True)
+    )
+
+
+def test_pretraining_updates_the_generator_only_then_both_train():
+    gan = _gan()
+    lightness, real_ab = _batch()
+    g_before, d_before = _weights(gan.generator), _weights(gan.discriminator)
+    gan.set_phase(pretraining=True)
+    gan.train_on_batch(lightness, real_ab)
+    assert _changed(g_before, gan.generator)
+    assert not _changed(d_before, gan.discriminator)
+    gan.set_phase(pretraining=False)
+    gan.train_on_batch(lightness, real_ab)
+    assert _changed(d_before, gan.discriminator)
+
+
+def test_label_smoothing_lowers_the_target_for_real_pairs_only():
+    assert _gan(label_smoothing=0.1).real_label == pytest.approx(0.9)
+    confident = ops.full((1, 2, 2, 1), 8.0)
+    smooth_real, smooth_fake = discriminator_loss(confident, -confident, "bce", real_label=0.9)
+    plain_real, plain_fake = discriminator_loss(confident, -confident, "bce")
+    assert float(smooth_real) > float(plain_real)  # overconfident D is now penalized
+    assert float(smooth_fake) == pytest.approx(float(plain_fake))
+
+
+def test_instance_noise_decays_to_zero_and_reaches_the_discriminator_input():
+    assert [instance_noise(0.2, 5, epoch) for epoch in range(5)] == pytest.approx(
+        [0.2, 0.15, 0.1, 0.05, 0.0]
+    )
+    gan = _gan(instance_noise=0.2)
+    _, real_ab = _batch()
+    assert np.array_equal(np.asarray(gan._noisy(real_ab)), real_ab)  # std starts at 0
+    gan.noise_std.assign(0.2)
+    noise = np.asarray(gan._noisy(real_ab)) - real_ab
+    assert 0.1 < noise.std() < 0.3
+
+
+def test_gradient_clipping_is_set_on_both_optimizers():
+    gan = _gan(grad_clip_norm=1.5)
+    assert gan.g_optimizer.clipnorm == gan.d_optimizer.clipnorm == 1.5
+    assert _gan().g_optimizer.clipnorm is None
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path):
+    gan = _gan()
+    store = CheckpointStore(tmp_path / "checkpoints")
+    saved = store.save(gan, {"epoch": 1, "step": 3})
+    before = {p.name: p.read_bytes() for p in saved.iterdir()}
+    monitor = TrainingMonitor(
+        MlflowRun(None), store, {"epoch": 1, "step": 3}, [], 1, _batch(), lambda epoch: 0.0
+    )
+    logs = {
+        "g_adv": 0.7,
+        "g_l1": float("nan"),
+        "g_total": float("nan"),
+        "d_real": 0.7,
+        "d_fake": 0.7,
+        "d_accuracy": 0.5,
+    }
+    with pytest.raises(NonFiniteLoss, match="non-finite loss at step 4"):
+        monitor.on_train_batch_end(0, logs)
+    assert store.latest()[0] == saved
+    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
+
+
+def test_a_killed_training_resumes_from_its_last_checkpoint_in_the_same_mlflow_run(make_project):
+    project = make_project({"train": {"epochs": 8, "steps_per_epoch": 3}})
+    run(["dvc", "repro", "preprocess"], project)
+    command = [sys.executable, "-m", "stages.train"]
+    first = subprocess.Popen(
+        command,
+        cwd=project,
+        env=dvc_env(project),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state_file = project / "models/checkpoints/epoch-00002/state.json"
+    deadline = time.monotonic() + 300
+    while not state_file.exists():
+        assert first.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = CheckpointStore(project / "models/checkpoints").latest()[1]
+    assert 2 <= killed_at["epoch"] < 8
+
+    resumed = run(command, project)
+
+    assert f"(epoch {killed_at['epoch']}, step {killed_at['step']})" in resumed.stderr
+    losses = pd.read_csv(project / "plots/train_losses.csv")
+    assert losses["step"].tolist() == list(range(1, 8 * 3 + 1))  # no gap, no repeat
+    run_id = json.loads((project / "models/run.json").read_text())["run_id"]
+    assert run_id == killed_at["run_id"]
