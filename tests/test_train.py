@@ -1,6 +1,7 @@
 """Training switches, the non-finite guard, and a real run killed and resumed."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -127,3 +128,30 @@ def test_a_killed_training_resumes_from_its_last_checkpoint_in_the_same_mlflow_r
     assert losses["step"].tolist() == list(range(1, 8 * 3 + 1))  # no gap, no repeat
     run_id = json.loads((project / "models/run.json").read_text())["run_id"]
     assert run_id == killed_at["run_id"]
+
+
+def test_deterministic_runs_with_one_seed_give_identical_losses(make_project):
+    project = make_project(
+        {
+            "train": {"deterministic": True, "precision": "mixed_bfloat16"},
+            "tracking": {"enabled": False},
+        }
+    )
+    run(["dvc", "repro", "preprocess"], project)
+    losses = []
+    for _ in range(2):
+        shutil.rmtree(project / "models", ignore_errors=True)
+        run([sys.executable, "-m", "stages.train"], project)
+        losses.append(pd.read_csv(project / "plots/train_losses.csv"))
+    pd.testing.assert_frame_equal(losses[0], losses[1])
+    assert len(losses[0]) == 4
+
+
+def test_auto_precision_follows_the_hardware(tmp_path):
+    from colorgan.precision import cpu_has_bf16
+
+    flags = tmp_path / "cpuinfo"
+    flags.write_text("flags : fpu avx2 avx512f avx512_bf16 amx_tile\n")
+    assert cpu_has_bf16(flags)
+    flags.write_text("flags : fpu avx2\n")
+    assert not cpu_has_bf16(flags)

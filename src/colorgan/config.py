@@ -133,6 +133,12 @@ class TrainParams(Section):
     grad_clip_norm: Annotated[float, Field(ge=0.0)] = Field(
         0.0, description="clip each gradient to this L2 norm; 0 = no clipping"
     )
+    precision: Literal["auto", "float32", "mixed_bfloat16"] = Field(
+        "auto", description="auto: bfloat16 compute where the CPU/GPU has it, else float32"
+    )
+    deterministic: bool = Field(
+        False, description="deterministic TensorFlow ops: same seed, same losses (slower)"
+    )
     log_every_steps: PositiveInt = 1
 
     @model_validator(mode="after")

@@ -10,7 +10,11 @@ from keras import layers
 
 from colorgan.config import DiscriminatorParams, GeneratorParams
 
-INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)  # pix2pix / DCGAN init
+
+def init() -> keras.initializers.Initializer:
+    """pix2pix / DCGAN weights. A fresh initializer per layer: one made at import time would
+    take its seed before keras.utils.set_random_seed runs, and runs would not repeat."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
 def normalization(kind: str) -> layers.Layer | None:
@@ -24,7 +28,7 @@ def normalization(kind: str) -> layers.Layer | None:
 def conv(filters: int, strides: int, spectral_norm: bool = False, **kwargs) -> layers.Layer:
     """4x4 convolution; spectral normalization bounds its Lipschitz constant (a D stabilizer)."""
     layer = layers.Conv2D(
-        filters, 4, strides=strides, padding="same", kernel_initializer=INIT, **kwargs
+        filters, 4, strides=strides, padding="same", kernel_initializer=init(), **kwargs
     )
     return layers.SpectralNormalization(layer) if spectral_norm else layer
 
@@ -44,7 +48,12 @@ def upsample(filters: int, norm: str, dropout: float) -> keras.Sequential:
     block = keras.Sequential()
     block.add(
         layers.Conv2DTranspose(
-            filters, 4, strides=2, padding="same", kernel_initializer=INIT, use_bias=norm == "none"
+            filters,
+            4,
+            strides=2,
+            padding="same",
+            kernel_initializer=init(),
+            use_bias=norm == "none",
         )
     )
     if (layer := normalization(norm)) is not None:
@@ -73,7 +82,7 @@ def build_generator(image_size: int, params: GeneratorParams) -> keras.Model:
         4,
         strides=2,
         padding="same",
-        kernel_initializer=INIT,
+        kernel_initializer=init(),
         activation="tanh",
         dtype="float32",
         name="ab",

@@ -30,6 +30,7 @@ from colorgan.errors import ColorganError
 from colorgan.gan import LOSS_NAMES, ColorGAN
 from colorgan.metrics import psnr
 from colorgan.models import build_discriminator, build_generator
+from colorgan.precision import training_numerics
 from colorgan.pyfunc import log_colorizer
 from colorgan.viz import comparison_grid
 
@@ -231,6 +232,12 @@ def _resume_point(store: CheckpointStore, params: Params) -> tuple[Path, dict[st
 
 def train(params: Params, paths: TrainPaths) -> dict[str, float]:
     """Fit the GAN; write the models, run.json, metrics and the loss CSV. Returns the metrics."""
+    with training_numerics(params.train.precision, params.train.deterministic) as policy:
+        log.info("dtype policy %s, deterministic ops %s", policy, params.train.deterministic)
+        return _train(params, paths)
+
+
+def _train(params: Params, paths: TrainPaths) -> dict[str, float]:
     keras.utils.set_random_seed(params.seed)
     cfg = params.train
     train_data = make_dataset(

@@ -1,0 +1,53 @@
+"""Numeric precision and determinism of training: process-wide TensorFlow settings, so they
+are applied in one place, around one training, and undone after it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+# CPU flags of bfloat16 matrix units (AVX512-BF16, AMX): there bf16 compute is faster.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    try:
+        flags = cpuinfo.read_text()
+    except OSError:
+        return False
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def gpu_has_bf16() -> bool:
+    """Ampere (compute capability 8.0) and newer: bf16 needs no loss scaling, unlike fp16."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        major, _ = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        if major >= 8:
+            return True
+    return False
+
+
+def resolve_policy(precision: str) -> str:
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_bfloat16" if gpu_has_bf16() else "float32"
+    return "mixed_bfloat16" if cpu_has_bf16() else "float32"
+
+
+@contextmanager
+def training_numerics(precision: str, deterministic: bool) -> Iterator[str]:
+    """Set Keras' dtype policy (models keep float32 outputs) and op determinism."""
+    previous = keras.mixed_precision.global_policy()
+    policy = resolve_policy(precision)
+    keras.mixed_precision.set_global_policy(policy)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        yield policy
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
