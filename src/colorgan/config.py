@@ -134,7 +134,8 @@ class TrainParams(Section):
         0.0, description="clip each gradient to this L2 norm; 0 = no clipping"
     )
     precision: Literal["auto", "float32", "mixed_bfloat16"] = Field(
-        "auto", description="auto: bfloat16 compute where the CPU/GPU has it, else float32"
+        "auto",
+        description="auto: bfloat16 on GPUs and bf16 CPUs (from 128 px), else float32",
     )
     deterministic: bool = Field(
         False, description="deterministic TensorFlow ops: same seed, same losses (slower)"

@@ -232,7 +232,9 @@ def _resume_point(store: CheckpointStore, params: Params) -> tuple[Path, dict[st
 
 def train(params: Params, paths: TrainPaths) -> dict[str, float]:
     """Fit the GAN; write the models, run.json, metrics and the loss CSV. Returns the metrics."""
-    with training_numerics(params.train.precision, params.train.deterministic) as policy:
+    with training_numerics(
+        params.train.precision, params.train.deterministic, params.preprocess.image_size
+    ) as policy:
         log.info("dtype policy %s, deterministic ops %s", policy, params.train.deterministic)
         return _train(params, paths)
 
