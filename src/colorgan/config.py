@@ -29,9 +29,9 @@ class Section(BaseModel):
 
 
 class SplitParams(Section):
-    train: Ratio = 0.6
-    val: Ratio = 0.2
-    test: Ratio = 0.2
+    train: Ratio = 0.7
+    val: Ratio = 0.15
+    test: Ratio = 0.15
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> SplitParams:
@@ -61,12 +61,12 @@ class DataParams(Section):
 
 
 class PreprocessParams(Section):
-    image_size: PositiveInt = Field(64, description="side of the square training tensors, pixels")
+    image_size: PositiveInt = Field(128, description="side of the square training tensors, pixels")
     resize: Literal["center_crop", "pad", "random_crop"] = Field(
         "random_crop", description="how train photos become squares; val/test always center_crop"
     )
     crops_per_image: PositiveInt = Field(
-        24, description="random crops per train photo (resize: random_crop)"
+        32, description="random crops per train photo (resize: random_crop)"
     )
     crop_scale: list[Ratio] = Field(
         [0.35, 1.0],
@@ -89,7 +89,7 @@ class PreprocessParams(Section):
 
 class GeneratorParams(Section):
     depth: Annotated[int, Field(ge=1, le=8)] = Field(
-        4, description="down/up-sampling levels; image_size must be divisible by 2**depth"
+        5, description="down/up-sampling levels; image_size must be divisible by 2**depth"
     )
     base_filters: PositiveInt = 32
     max_filters: PositiveInt = 256
@@ -111,7 +111,7 @@ class ModelParams(Section):
 
 
 class TrainParams(Section):
-    epochs: PositiveInt = 12
+    epochs: PositiveInt = 40
     batch_size: PositiveInt = 16
     steps_per_epoch: Annotated[int, Field(ge=0)] = Field(
         0, description="cap on steps per epoch; 0 = one pass over the train shards"
@@ -122,7 +122,7 @@ class TrainParams(Section):
     d_learning_rate: Annotated[float, Field(gt=0.0)] = 2e-4
     beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
     pretrain_epochs: Annotated[int, Field(ge=0)] = Field(
-        0, description="first epochs train G on L1 alone, D untouched (NoGAN)"
+        5, description="first epochs train G on L1 alone, D untouched (NoGAN)"
     )
     label_smoothing: Annotated[float, Field(ge=0.0, lt=0.5)] = Field(
         0.0, description="D's target for real pairs is 1 - this (one-sided)"
