@@ -52,11 +52,30 @@ def dvc_experiment(project: Path, overrides: dict[str, orch.ParamValue]) -> str:
     return orch.run_experiment(project, overrides, get_run_logger().info)
 
 
+@task
+def promote(project: Path, run_id: str, metric: str) -> str:
+    """Register the run's model; it becomes champion only if it beats the current one."""
+    from colorgan import tracking
+    from colorgan.config import load_params
+    from colorgan.registry import register_and_promote
+
+    tracking.set_up(load_params(project / "params.yaml").tracking)
+    decision = register_and_promote(run_id, metric=metric)
+    get_run_logger().info(decision.reason)
+    return decision.reason
+
+
 @flow(name="colorgan-pipeline", log_prints=True)
 def pipeline(
-    project: str = ".", overrides: dict[str, orch.ParamValue] | None = None
+    project: str = ".",
+    overrides: dict[str, orch.ParamValue] | None = None,
+    promote_metric: str | None = None,
 ) -> dict[str, object]:
-    """Run ingest -> preprocess -> train -> evaluate; with overrides, as one DVC experiment."""
+    """Run ingest -> preprocess -> train -> evaluate; with overrides, as one DVC experiment.
+
+    With ``promote_metric`` (e.g. "test_psnr"), the trained model is then registered and
+    made champion if it beats the current one on that metric.
+    """
     root = Path(project).resolve()
     if overrides:
         name = dvc_experiment(root, overrides)
@@ -68,6 +87,8 @@ def pipeline(
             result = dvc_stage(stage, root)
             stages[stage] = "skipped" if result.skipped else "ran"
         metrics, run_id = orch.workspace_metrics(root)
+        if promote_metric and run_id and any(v == "ran" for v in stages.values()):
+            stages["promotion"] = promote(root, run_id, promote_metric)
     rows = [{"metric": key, "value": value} for key, value in metrics.items()]
     create_markdown_artifact(
         key="colorgan-metrics",

@@ -52,7 +52,8 @@ def _logs(flow_run_id) -> str:
 
 
 def test_pipeline_runs_every_stage_then_reports_them_skipped(project):
-    first = pipeline(str(project))
+    first = pipeline(str(project), promote_metric="test_psnr")
+    assert first["stages"].pop("promotion") == "version 1 is the first model: champion"
     assert first["stages"] == dict.fromkeys(("ingest", "preprocess", "train", "evaluate"), "ran")
     assert "psnr" in first["metrics"]
     assert first["mlflow_run_id"]

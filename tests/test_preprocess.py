@@ -1,9 +1,11 @@
 import numpy as np
 import pandas as pd
 
+from colorgan.color import rgb_to_scaled_lab
 from colorgan.config import DataParams, PreprocessParams, SplitParams
 from colorgan.ingest import ingest, iter_source
-from colorgan.preprocess import preprocess
+from colorgan.preprocess import PAD_GRAY, pad_to_square, preprocess
+from tests.conftest import real_photo
 
 
 def _prepare(photo_folder, tmp_path, **overrides):
@@ -41,3 +43,14 @@ def test_shards_split_at_shard_size(photo_folder, tmp_path):
     assert sum(sizes) == report.splits["train"]["examples"]
     assert max(sizes) == 2
     assert isinstance(manifest, pd.DataFrame)
+
+
+def test_pad_policy_keeps_the_whole_photo_on_neutral_gray():
+    wide = real_photo("rocket.jpg", side=128)  # 128 x 85
+    square = pad_to_square(wide, 64)
+    assert square.shape == (64, 64, 3)
+    assert (square[0] == PAD_GRAY).all()  # band above the photo
+    assert (square[-1] == PAD_GRAY).all()  # and below it
+    assert np.abs(rgb_to_scaled_lab(square[:1])[..., 1:]).max() < 0.01  # gray has no colour
+    middle = square[32].astype(int)
+    assert np.abs(middle - PAD_GRAY).max() > 40  # the photo itself, not padding

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import math
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -299,7 +300,7 @@ def _train(params: Params, paths: TrainPaths) -> dict[str, float]:
                     steps_per_epoch=steps,
                     validation_data=val_data,
                     callbacks=[monitor],
-                    verbose=2,
+                    verbose=1 if sys.stdout.isatty() else 2,  # a bar on a terminal, lines in logs
                 )
         metrics = _summarize(history, state)
         _write_outputs(gan, paths, history, metrics)
