@@ -38,7 +38,7 @@ TINY_PARAMS = {
         "generator": {"depth": 3, "base_filters": 8, "max_filters": 32},
         "discriminator": {"depth": 2, "base_filters": 8},
     },
-    "train": {"epochs": 2, "batch_size": 8, "steps_per_epoch": 2},
+    "train": {"epochs": 2, "pretrain_epochs": 1, "batch_size": 8, "steps_per_epoch": 2},
 }
 
 
