@@ -19,7 +19,11 @@ def test_repository_params_are_valid_and_match_schema_defaults_keys():
         ({"train": {"epohcs": 3}}, "train.epohcs: unknown key"),
         ({"train": {"batch_size": "16"}}, "train.batch_size: Input should be a valid integer"),
         ({"train": {"adversarial_loss": "wgan"}}, "train.adversarial_loss: Input should be"),
-        ({"preprocess": {"image_size": 40}}, "not divisible by 2**model.generator.depth=16"),
+        (
+            {"preprocess": {"image_size": 40}, "model": {"generator": {"depth": 4}}},
+            "not divisible by 2**model.generator.depth=16",
+        ),
+        ({"train": {"epochs": 3, "pretrain_epochs": 4}}, "pretrain_epochs=4 exceeds epochs=3"),
         ({"data": {"split": {"train": 0.9, "val": 0.2, "test": 0.1}}}, "must sum to 1"),
         ({"preprocess": {"crop_scale": [0.8, 0.5]}}, "0 < low <= high"),
     ],
@@ -45,6 +49,6 @@ def test_missing_and_malformed_files_give_clear_errors(tmp_path):
 
 
 def test_flatten_gives_dotted_names():
-    flat = flatten(parse_params({"train": {"epochs": 3}}))
+    flat = flatten(parse_params({"train": {"epochs": 3, "pretrain_epochs": 1}}))
     assert flat["train.epochs"] == 3
     assert flat["model.generator.depth"] == Params().model.generator.depth
