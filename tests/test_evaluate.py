@@ -4,6 +4,8 @@ import json
 import shutil
 import sqlite3
 
+import pandas as pd
+import pytest
 import yaml
 
 from tests.conftest import run
@@ -27,6 +29,22 @@ def test_evaluate_writes_metrics_plots_pictures_and_one_offline_report(trained_p
     page = (reports / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 5
     assert "http" not in page  # opens offline
+    per_image = pd.read_csv(reports / "per_image.csv")
+    assert len(per_image) == metrics["test_images"]
+    assert {"class_f1_macro", "gray_class_f1_macro", "gray_ciede2000"} <= set(per_image)
+    assert metrics["class_f1_macro"] == pytest.approx(per_image["class_f1_macro"].mean(), abs=1e-4)
+
+
+def test_dvc_plots_show_renders_the_csv_plots_and_the_pictures(trained_project, tmp_path):
+    shown = run(["dvc", "plots", "show", "--json", "-o", str(tmp_path)], trained_project)
+    plots = json.loads(shown.stdout)["data"]
+    kinds = {name: {entry["type"] for entry in entries} for name, entries in plots.items()}
+    assert kinds["plots/confusion.csv"] == kinds["plots/pr_curve.csv"] == {"vega"}
+    for picture in ("confusion_matrix", "pr_curve", "samples_best", "samples_worst"):
+        assert kinds[f"reports/{picture}.png"] == {"image"}, picture
+    assert {"actual", "predicted"} <= set(
+        plots["plots/confusion.csv"][0]["content"]["data"]["values"][0]
+    )
 
 
 def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_project, tmp_path):

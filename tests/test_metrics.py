@@ -33,6 +33,7 @@ def test_identical_images_score_perfectly_and_stay_json_safe(photo):
     assert colorfulness_ratio(photo, photo) == pytest.approx(1.0)
     assert colour_class_scores(lab, lab)["f1_macro"] == 1.0
     scores = image_scores(rgb_to_scaled_lab(photo), rgb_to_scaled_lab(photo))
+    assert scores["class_f1_macro"] == scores["class_recall_weighted"] == 1.0
     json.dumps(scores, allow_nan=False)  # no inf, no NaN
 
 
@@ -44,7 +45,20 @@ def test_gray_output_has_no_colour_and_loses_to_the_truth(photo):
     assert scores["colorfulness_ratio"] < 0.02
     assert scores["ciede2000"] > 5.0
     assert scores["auc_ab"] < 100.0
+    # Every pixel lands in the ab = 0 cell: only the truth's pixels of that cell are recalled.
+    assert scores["class_precision_macro"] < 0.5
+    assert scores["class_recall_weighted"] < 0.5
     assert psnr(photo, scaled_lab_to_rgb(gray)) < 40.0
+
+
+def test_colour_classes_on_a_known_confusion():
+    truth = np.zeros((1, 4, 3))
+    truth[0, :2, 1] = 25.0  # two pixels in the a = 20..30 cell, two in the 0..10 cell
+    output = np.zeros((1, 4, 3))  # everything guessed in the 0..10 cell
+    scores = colour_class_scores(truth, output)
+    assert scores["recall_macro"] == pytest.approx(0.5)  # (0 + 1) / 2
+    assert scores["precision_macro"] == pytest.approx(0.25)  # (0 + 2/4) / 2
+    assert scores["f1_weighted"] == pytest.approx(0.5 * 2 * 0.5 / 1.5, abs=1e-5)
 
 
 def test_ab_error_auc_is_the_mean_share_within_each_threshold():

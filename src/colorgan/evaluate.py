@@ -64,14 +64,29 @@ class Predictions:
     fake_prob: np.ndarray  # (n, p, p) ... and of the generated pairs
 
 
-def predict(params: Params, paths: EvalPaths) -> Predictions:
-    """Run G and D over the test split.
+def patch_probabilities(
+    discriminator: keras.Model, lightness: np.ndarray, ab: np.ndarray, kind: str
+) -> np.ndarray:
+    """D's P(real) for each patch of a batch of (L, ab) pairs, (b, p, p).
 
-    D is called with training=True, as in training: its BatchNorm then normalizes with the
-    batch's own statistics. Its moving averages were accumulated over mixed real and fake
-    batches of a changing G and misjudge both; in inference mode D calls nearly everything
-    "real". No weight is updated here.
+    BatchNorm normalizes with the batch's own statistics (training=True), as in training and
+    as pix2pix does at test time: D's moving averages were accumulated over the real and the
+    generated batches of a changing G and fit neither, so in inference mode D calls nearly
+    every patch "real". ``stateless_call`` returns the updated moving averages instead of
+    assigning them, so scoring leaves D exactly as it was saved.
     """
+    logits, _ = discriminator.stateless_call(
+        discriminator.trainable_variables,
+        discriminator.non_trainable_variables,
+        [lightness, ab],
+        training=True,
+    )
+    return np.asarray(real_probability(logits, kind))[..., 0]
+
+
+def predict(params: Params, paths: EvalPaths) -> Predictions:
+    """Run G (inference mode) and D (batch statistics, see patch_probabilities) over the test
+    split, real and generated pairs in separate batches as in training."""
     generator = keras.models.load_model(paths.models / "generator.keras")
     discriminator = keras.models.load_model(paths.models / "discriminator.keras")
     kind = params.train.adversarial_loss
@@ -82,9 +97,8 @@ def predict(params: Params, paths: EvalPaths) -> Predictions:
     )
     for lightness, real_ab in dataset:
         fake_ab = generator(lightness, training=False)
-        for pairs, probs in (((lightness, real_ab), real_prob), ((lightness, fake_ab), fake_prob)):
-            logits = discriminator(list(pairs), training=True)
-            probs.append(np.asarray(real_probability(logits, kind))[..., 0])
+        real_prob.append(patch_probabilities(discriminator, lightness, real_ab, kind))
+        fake_prob.append(patch_probabilities(discriminator, lightness, fake_ab, kind))
         real.append(join_l_ab(lightness.numpy(), real_ab.numpy()))
         fake.append(join_l_ab(lightness.numpy(), np.asarray(fake_ab)))
         if limit and sum(map(len, real)) >= limit:
@@ -106,6 +120,10 @@ def image_scores(real_scaled: np.ndarray, fake_scaled: np.ndarray) -> dict[str, 
         "colorfulness": colorfulness(output),
         "colorfulness_truth": colorfulness(truth),
         "colorfulness_ratio": colorfulness_ratio(truth, output),
+        **{
+            f"class_{name}": value
+            for name, value in colour_class_scores(real_lab, fake_lab).items()
+        },
     }
 
 

@@ -103,9 +103,9 @@ def write_report(
     colour = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
     sections = [
         "<h1>colorgan evaluation</h1>",
-        "<h2>Colour quality (test split means; gray_* is the ab = 0 baseline)</h2>",
+        "<h2>Colour quality (means over test images; gray_* is the ab = 0 baseline)</h2>",
         _table(colour),
-        "<h2>Colour classes (per pixel, 10x10 ab cells)</h2>",
+        "<h2>Colour classes (10x10 ab cells, per pixel, pooled over all test pixels)</h2>",
         _table(metrics["color_classes"]),
         "<h2>Discriminator (real is positive)</h2>",
         _table(metrics["discriminator"]),
