@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +152,29 @@ def log_colorizer_run(
         log_colorizer(generator, max_pixels)
         mlflow.log_metrics(metrics)
     return active.info.run_id
+
+
+@contextlib.contextmanager
+def running_server(
+    command: list[str],
+    log_path: Path,
+    ready: Callable[[], bool],
+    env: dict[str, str] | None = None,
+    timeout_s: float = 180,
+):
+    """Start a server process, wait until ``ready()``, stop it afterwards.
+
+    If it exits or is not ready in time, the test fails with the server's own log.
+    """
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not ready():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(log_path.read_text())
+                time.sleep(1)
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

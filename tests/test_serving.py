@@ -3,9 +3,7 @@
 import base64
 import io
 import json
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest
 from PIL import Image
 
 from colorgan.registry import register_and_promote
-from tests.conftest import dvc_env, log_colorizer_run, real_photo
+from tests.conftest import dvc_env, log_colorizer_run, real_photo, running_server
 from tests.test_tracking import free_port
 
 MAX_PIXELS = 300_000
@@ -51,41 +49,31 @@ def server(trained_project, tmp_path, monkeypatch):
     )
     assert register_and_promote(run_id).promoted
     port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            "models:/colorgan@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**dvc_env(tmp_path), "MLFLOW_TRACKING_URI": uri},  # and the venv's uvicorn
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((tmp_path / "serve.log").read_text()) from None
-                time.sleep(1)
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        "models:/colorgan@champion",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    env = {**dvc_env(tmp_path), "MLFLOW_TRACKING_URI": uri}  # and the venv's uvicorn
+    with running_server(command, tmp_path / "serve.log", lambda: _pings(url), env=env):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+
+
+def _pings(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/ping", timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def test_served_champion_colorizes_and_survives_bad_requests(server):

@@ -16,7 +16,7 @@ import pytest
 
 from colorgan import tracking
 from colorgan.config import TrackingParams
-from tests.conftest import dvc_env, run
+from tests.conftest import dvc_env, run, running_server
 
 
 def free_port() -> int:
@@ -151,41 +151,31 @@ def postgres_url():
 @pytest.fixture
 def mlflow_server(postgres_url: str, tmp_path: Path):
     port = free_port()
-    log = (tmp_path / "mlflow-server.log").open("w")
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            postgres_url,
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                tracking.check_reachable(uri, timeout_s=2)
-                break
-            except tracking.TrackingUnavailable:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((tmp_path / "mlflow-server.log").read_text()) from None
-                time.sleep(1)
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        postgres_url,
+        "--artifacts-destination",
+        str(tmp_path / "artifacts"),
+        "--workers",
+        "1",
+    ]
+    with running_server(command, tmp_path / "mlflow-server.log", lambda: _reachable(uri)):
         yield uri
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+
+
+def _reachable(uri: str) -> bool:
+    try:
+        tracking.check_reachable(uri, timeout_s=2)
+    except tracking.TrackingUnavailable:
+        return False
+    return True
 
 
 def test_train_and_evaluate_track_into_mlflow_server_on_postgresql(make_project, mlflow_server):

@@ -200,17 +200,6 @@ def evaluate(params: Params, paths: EvalPaths) -> dict[str, object]:
     return metrics
 
 
-def flat_metrics(metrics: dict[str, object], prefix: str = "test_") -> dict[str, float]:
-    """{'test_psnr': ..., 'test_discriminator_precision': ...} for MLflow."""
-    flat: dict[str, float] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            flat.update(flat_metrics(value, f"{prefix}{key}_"))
-        else:
-            flat[f"{prefix}{key}"] = float(value)
-    return flat
-
-
 def evaluate_and_log(params: Params, paths: EvalPaths) -> dict[str, object]:
     """Evaluate, then add the metrics, plots and report to the training's MLflow run."""
     metrics = evaluate(params, paths)
@@ -220,7 +209,8 @@ def evaluate_and_log(params: Params, paths: EvalPaths) -> dict[str, object]:
 
         tracking.set_up(params.tracking)
         with mlflow.start_run(run_id=run_info.run_id):
-            mlflow.log_metrics(flat_metrics(metrics))
+            # MLflow names: test_psnr, test_discriminator_precision, ...
+            mlflow.log_metrics(tracking.flatten_numbers(metrics, "test_", separator="_"))
             mlflow.log_artifact(str(paths.metrics), artifact_path="evaluation")
             mlflow.log_artifacts(str(paths.plots), artifact_path="evaluation/plots")
             mlflow.log_artifacts(str(paths.reports), artifact_path="evaluation")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from colorgan.errors import ColorganError
+from colorgan.tracking import flatten_numbers
 
 STAGES = ("ingest", "preprocess", "train", "evaluate")
 # DVC's own words when another process holds the repository lock: worth a retry.
@@ -144,7 +145,7 @@ def experiment_metrics(project: Path, names: list[str]) -> dict[str, dict[str, f
             for revision in experiment.get("revs", []):
                 name = revision.get("name")
                 if name in names:
-                    found[name] = flatten_metrics(_metric_file(revision, "metrics/eval.json"))
+                    found[name] = flatten_numbers(_metric_file(revision, "metrics/eval.json"))
     return found
 
 
@@ -153,20 +154,10 @@ def _metric_file(revision: dict, path: str) -> dict:
     return (metrics.get(path) or {}).get("data") or {}
 
 
-def flatten_metrics(tree: Mapping[str, object], prefix: str = "") -> dict[str, float]:
-    flat: dict[str, float] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten_metrics(value, f"{prefix}{key}."))
-        elif isinstance(value, int | float):
-            flat[f"{prefix}{key}"] = float(value)
-    return flat
-
-
 def workspace_metrics(project: Path) -> tuple[dict[str, float], str | None]:
     """The workspace's evaluation metrics and the MLflow run id they belong to."""
     metrics_file, run_file = project / "metrics/eval.json", project / "models/run.json"
-    metrics = flatten_metrics(json.loads(metrics_file.read_text())) if metrics_file.exists() else {}
+    metrics = flatten_numbers(json.loads(metrics_file.read_text())) if metrics_file.exists() else {}
     run_id = json.loads(run_file.read_text()).get("run_id") if run_file.exists() else None
     return metrics, run_id
 

@@ -13,6 +13,7 @@ import os
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -92,6 +93,22 @@ class RunInfo:
             return None
         saved = json.loads(path.read_text())
         return cls(**saved) if saved.get("run_id") else None
+
+
+def flatten_numbers(
+    tree: Mapping[str, object],
+    prefix: str = "",
+    separator: str = ".",
+) -> dict[str, float]:
+    """Nested metrics to flat names: {'d': {'recall': 1}} -> {'d.recall': 1.0}; non-numbers
+    are left out."""
+    flat: dict[str, float] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_numbers(value, f"{prefix}{key}{separator}", separator))
+        elif isinstance(value, int | float):
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
 
 
 def git_commit(root: Path) -> str | None:
