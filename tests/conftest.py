@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -72,6 +73,12 @@ def photo_folder(tmp_path: Path) -> Path:
         image.thumbnail((128, 128))
         image.save(folder / f"photo{index}.{'jpg' if index % 2 else 'png'}")
     return folder
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def dvc_env(project: Path) -> dict[str, str]:

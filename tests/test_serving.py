@@ -14,8 +14,7 @@ import pytest
 from PIL import Image
 
 from colorgan.registry import register_and_promote
-from tests.conftest import dvc_env, log_colorizer_run, real_photo, running_server
-from tests.test_tracking import free_port
+from tests.conftest import dvc_env, free_port, log_colorizer_run, real_photo, running_server
 
 MAX_PIXELS = 300_000
 

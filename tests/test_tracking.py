@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,13 +15,7 @@ import pytest
 
 from colorgan import tracking
 from colorgan.config import TrackingParams
-from tests.conftest import dvc_env, run, running_server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import dvc_env, free_port, run, running_server
 
 
 def test_default_store_is_sqlite_in_the_dvc_root_even_from_an_experiment_copy(

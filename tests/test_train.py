@@ -145,24 +145,3 @@ def test_deterministic_runs_with_one_seed_give_identical_losses(make_project):
         losses.append(pd.read_csv(project / "plots/train_losses.csv"))
     pd.testing.assert_frame_equal(losses[0], losses[1])
     assert len(losses[0]) == 4
-
-
-def test_auto_precision_follows_the_hardware(tmp_path):
-    from colorgan.precision import cpu_has_bf16
-
-    flags = tmp_path / "cpuinfo"
-    flags.write_text("flags : fpu avx2 avx512f avx512_bf16 amx_tile\n")
-    assert cpu_has_bf16(flags)
-    flags.write_text("flags : fpu avx2\n")
-    assert not cpu_has_bf16(flags)
-
-
-def test_auto_precision_uses_bfloat16_only_where_it_pays(monkeypatch):
-    from colorgan import precision
-
-    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
-    assert precision.resolve_policy("auto", 128) == "mixed_bfloat16"
-    assert precision.resolve_policy("auto", 64) == "float32"
-    assert precision.resolve_policy("float32", 256) == "float32"
-    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
-    assert precision.resolve_policy("auto", 256) == "float32"

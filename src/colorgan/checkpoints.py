@@ -19,9 +19,13 @@ STATE_FILE = "state.json"
 
 
 class CheckpointStore:
-    def __init__(self, directory: Path, keep: int = 2) -> None:
+    """``writable=False``: a worker that resumes from the chief's checkpoints but never
+    writes or deletes one, so a multi-worker training leaves one series."""
+
+    def __init__(self, directory: Path, keep: int = 2, writable: bool = True) -> None:
         self.directory = directory
         self.keep = keep
+        self.writable = writable
 
     def latest(self) -> tuple[Path, dict[str, Any]] | None:
         """The newest complete checkpoint and its state, or None."""
@@ -31,7 +35,9 @@ class CheckpointStore:
                 return path, json.loads(state_file.read_text())
         return None
 
-    def save(self, gan: ColorGAN, state: dict[str, Any]) -> Path:
+    def save(self, gan: ColorGAN, state: dict[str, Any]) -> Path | None:
+        if not self.writable:
+            return None
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.directory / f"epoch-{state['epoch']:05d}"
         partial = self.directory / f".partial-{final.name}"
@@ -64,4 +70,5 @@ class CheckpointStore:
                 variable.assign(value)
 
     def clear(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if self.writable:
+            shutil.rmtree(self.directory, ignore_errors=True)

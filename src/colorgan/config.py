@@ -133,9 +133,15 @@ class TrainParams(Section):
     grad_clip_norm: Annotated[float, Field(ge=0.0)] = Field(
         0.0, description="clip each gradient to this L2 norm; 0 = no clipping"
     )
-    precision: Literal["auto", "float32", "mixed_bfloat16"] = Field(
+    precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = Field(
         "auto",
-        description="auto: bfloat16 on GPUs and bf16 CPUs (from 128 px), else float32",
+        description="auto: float16 with loss scaling on GPUs, bfloat16 on CPUs with bf16 "
+        "units (from 128 px), else float32",
+    )
+    distribution: Literal["none", "mirrored", "multi_worker"] = Field(
+        "none",
+        description="none: one device; mirrored: all local GPUs; multi_worker: the machines "
+        "listed in TF_CONFIG. batch_size is the global batch in every case",
     )
     deterministic: bool = Field(
         False, description="deterministic TensorFlow ops: same seed, same losses (slower)"

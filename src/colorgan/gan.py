@@ -52,6 +52,11 @@ class ColorGAN(keras.Model):
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None) -> None:
+        """Skip Keras' build-from-a-batch before fit(): both networks and their optimizers
+        are built already (build_optimizers), and under MultiWorkerMirroredStrategy that
+        build fails reducing a distributed batch (keras-team/keras#20585, Keras 3.15)."""
+
     def set_phase(self, pretraining: bool) -> None:
         """Switch between L1 pre-training and adversarial training; fit() retraces the step."""
         self.pretraining = pretraining
@@ -84,13 +89,11 @@ class ColorGAN(keras.Model):
                 real_logits, fake_logits, self.adversarial_loss, self.real_label
             )
             d_total = d_real + d_fake
-        g_variables = self.generator.trainable_variables
-        g_grads = g_tape.gradient(g_total, g_variables)
-        self.g_optimizer.apply_gradients(zip(g_grads, g_variables, strict=True))
+            g_scaled = self._scaled_for_gradients(g_total, self.g_optimizer)
+            d_scaled = self._scaled_for_gradients(d_total, self.d_optimizer)
+        self._descend(self.g_optimizer, g_tape, g_scaled, self.generator)
         if not self.pretraining:
-            d_variables = self.discriminator.trainable_variables
-            d_grads = d_tape.gradient(d_total, d_variables)
-            self.d_optimizer.apply_gradients(zip(d_grads, d_variables, strict=True))
+            self._descend(self.d_optimizer, d_tape, d_scaled, self.discriminator)
         # Patch accuracy: how often D is right about real and generated patches.
         p_real = real_probability(real_logits, self.adversarial_loss)
         p_fake = real_probability(fake_logits, self.adversarial_loss)
@@ -99,10 +102,36 @@ class ColorGAN(keras.Model):
             + ops.mean(ops.cast(p_fake <= 0.5, "float32"))
         )
         values = (g_adv, g_l1, g_total, d_real, d_fake, accuracy)
-        return dict(zip(LOSS_NAMES, values, strict=True))
+        return _reducible(dict(zip(LOSS_NAMES, values, strict=True)))
+
+    @staticmethod
+    def _scaled_for_gradients(loss, optimizer: keras.Optimizer):
+        """The loss to differentiate: right under a tf.distribute strategy and in float16.
+
+        Each replica's loss is a mean over its share of the global batch and the optimizer
+        sums the replicas' gradients, hence the division. ``scale_loss`` multiplies by the
+        loss scale of a LossScaleOptimizer (in float16 small gradients would underflow to 0),
+        which divides it out again before the update; other optimizers return the loss as is.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return optimizer.scale_loss(loss / replicas)
+
+    @staticmethod
+    def _descend(optimizer: keras.Optimizer, tape, scaled_loss, model: keras.Model) -> None:
+        variables = model.trainable_variables
+        grads = tape.gradient(scaled_loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
 
     def test_step(self, data):
         lightness, real_ab = data[0], data[1]
         fake_ab = self.generator(lightness, training=False)
         self.val_l1.update_state(ops.mean(ops.abs(real_ab - fake_ab)))
-        return {"g_l1": self.val_l1.result()}
+        return _reducible({"g_l1": self.val_l1.result()})
+
+
+def _reducible(outputs: dict) -> dict:
+    """fit() reduces a multi-worker step's outputs along axis 0, which scalars lack (Keras
+    3.15, keras-team/keras#20585): there each becomes a 1-vector, read back with np.mean."""
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        return {name: ops.reshape(value, (1,)) for name, value in outputs.items()}
+    return outputs

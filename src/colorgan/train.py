@@ -21,8 +21,9 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from colorgan import tracking
+from colorgan import distribution, tracking
 from colorgan.checkpoints import CheckpointStore
 from colorgan.color import join_l_ab, scaled_lab_to_rgb
 from colorgan.config import Params, flatten
@@ -31,7 +32,7 @@ from colorgan.errors import ColorganError
 from colorgan.gan import LOSS_NAMES, ColorGAN
 from colorgan.metrics import psnr
 from colorgan.models import build_discriminator, build_generator
-from colorgan.precision import training_numerics
+from colorgan.precision import needs_loss_scaling, training_numerics
 from colorgan.pyfunc import log_colorizer
 from colorgan.viz import comparison_grid
 
@@ -63,17 +64,19 @@ class TrainPaths:
 
 
 def fingerprint(params: Params) -> str:
-    """What a checkpoint must share with the current params to be resumed from."""
+    """What a checkpoint must share with the current params to be resumed from. Not where it
+    runs: a training started on one device may go on with more (the batch is global)."""
     relevant = {
         "seed": params.seed,
         "preprocess": params.preprocess.model_dump(),
         "model": params.model.model_dump(),
-        "train": params.train.model_dump(),
+        "train": params.train.model_dump(exclude={"distribution"}),
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_gan(params: Params) -> ColorGAN:
+def build_gan(params: Params, loss_scaling: bool = False) -> ColorGAN:
+    """Both networks and their optimizers; ``loss_scaling`` for float16 (see gan._update)."""
     size = params.preprocess.image_size
     gan = ColorGAN(
         build_generator(size, params.model.generator),
@@ -85,9 +88,14 @@ def build_gan(params: Params) -> ColorGAN:
     )
     train = params.train
     clip = {"clipnorm": train.grad_clip_norm} if train.grad_clip_norm else {}
+
+    def optimizer(learning_rate: float) -> keras.Optimizer:
+        adam = keras.optimizers.Adam(learning_rate, beta_1=train.beta_1, **clip)
+        return keras.optimizers.LossScaleOptimizer(adam) if loss_scaling else adam
+
     gan.compile(
-        g_optimizer=keras.optimizers.Adam(train.g_learning_rate, beta_1=train.beta_1, **clip),
-        d_optimizer=keras.optimizers.Adam(train.d_learning_rate, beta_1=train.beta_1, **clip),
+        g_optimizer=optimizer(train.g_learning_rate),
+        d_optimizer=optimizer(train.d_learning_rate),
     )
     return gan
 
@@ -145,7 +153,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.model.noise_std.assign(self.noise_schedule(epoch))
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        values = {name: float(logs[name]) for name in LOSS_NAMES}
+        values = {name: float(np.mean(logs[name])) for name in LOSS_NAMES}
         if not all(math.isfinite(v) for v in values.values()):
             raise NonFiniteLoss(
                 f"non-finite loss at step {self.state['step'] + 1}: {values}. The last good "
@@ -162,7 +170,7 @@ class TrainingMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.state["epoch"] = epoch + 1
         if logs and "val_g_l1" in logs:
-            self.state["val_g_l1"] = float(logs["val_g_l1"])
+            self.state["val_g_l1"] = float(np.mean(logs["val_g_l1"]))
             self.run.log_metrics({"val_g_l1": self.state["val_g_l1"]}, step=self.state["step"])
         lightness, real_ab = self.samples
         fake_ab = self.model.generator(lightness, training=False).numpy()
@@ -180,9 +188,11 @@ class TrainingMonitor(keras.callbacks.Callback):
 
 
 @contextmanager
-def mlflow_run(params: Params, resume_id: str | None, root: Path) -> Iterator[MlflowRun]:
+def mlflow_run(
+    params: Params, resume_id: str | None, root: Path, enabled: bool
+) -> Iterator[MlflowRun]:
     """Start (or resume) the training's MLflow run; end it when training ends, however it ends."""
-    if not params.tracking.enabled:
+    if not enabled:
         yield MlflowRun(None)
         return
     import mlflow
@@ -232,17 +242,31 @@ def _resume_point(store: CheckpointStore, params: Params) -> tuple[Path, dict[st
 
 
 def train(params: Params, paths: TrainPaths) -> dict[str, float]:
-    """Fit the GAN; write the models, run.json, metrics and the loss CSV. Returns the metrics."""
+    """Fit the GAN; write the models, run.json, metrics and the loss CSV. Returns the metrics.
+
+    Under a multi-worker strategy only the chief writes; the other workers return the same
+    metrics and leave every file alone.
+    """
+    # First: a multi-worker strategy must set up the runtime before any other TensorFlow op.
+    strategy = distribution.make_strategy(params.train.distribution)
     with training_numerics(
         params.train.precision, params.train.deterministic, params.preprocess.image_size
     ) as policy:
-        log.info("dtype policy %s, deterministic ops %s", policy, params.train.deterministic)
-        return _train(params, paths)
+        log.info(
+            "dtype policy %s, deterministic ops %s, %s",
+            policy,
+            params.train.deterministic,
+            distribution.describe(strategy),
+        )
+        return _train(params, paths, strategy, needs_loss_scaling(policy))
 
 
-def _train(params: Params, paths: TrainPaths) -> dict[str, float]:
+def _train(
+    params: Params, paths: TrainPaths, strategy: tf.distribute.Strategy, loss_scaling: bool
+) -> dict[str, float]:
     keras.utils.set_random_seed(params.seed)
     cfg = params.train
+    chief = distribution.is_chief(strategy)
     train_data = make_dataset(
         paths.prepared / "train", cfg.batch_size, training=True, seed=params.seed
     )
@@ -250,16 +274,18 @@ def _train(params: Params, paths: TrainPaths) -> dict[str, float]:
         paths.prepared / "val", cfg.batch_size, training=False, seed=params.seed
     )
     # Repeat and count steps, so every epoch has the same length however the shards divide.
-    train_data = train_data.repeat()
+    train_data = distribution.shard_by_example(train_data.repeat())
+    val_data = distribution.shard_by_example(val_data)
     steps = cfg.steps_per_epoch or math.ceil(
         count_examples(paths.prepared / "train") / cfg.batch_size
     )
     lightness, real_ab = next(iter(val_data.take(1)))
     samples = (lightness.numpy(), real_ab.numpy())  # val PSNR on these; the grid on a few
 
-    gan = build_gan(params)
-    gan.build_optimizers()
-    store = CheckpointStore(paths.checkpoints)
+    with strategy.scope():  # variables made here are mirrored on every replica
+        gan = build_gan(params, loss_scaling)
+        gan.build_optimizers()
+    store = CheckpointStore(paths.checkpoints, writable=chief)
     resume = _resume_point(store, params)
     state: dict[str, Any] = {
         "epoch": 0,
@@ -276,7 +302,8 @@ def _train(params: Params, paths: TrainPaths) -> dict[str, float]:
         log.info("resuming from %s (epoch %d, step %d)", checkpoint, state["epoch"], state["step"])
 
     root = tracking.repo_root()
-    with mlflow_run(params, state["run_id"], root) as run:
+    tracked = params.tracking.enabled and chief
+    with mlflow_run(params, state["run_id"], root, tracked) as run:
         state["run_id"] = run.run_id
         if state["epoch"] < cfg.epochs:
             monitor = TrainingMonitor(
@@ -299,10 +326,13 @@ def _train(params: Params, paths: TrainPaths) -> dict[str, float]:
                     initial_epoch=state["epoch"],
                     steps_per_epoch=steps,
                     validation_data=val_data,
+                    shuffle=False,  # make_dataset shuffles; Keras cannot shuffle a tf.data stream
                     callbacks=[monitor],
                     verbose=1 if sys.stdout.isatty() else 2,  # a bar on a terminal, lines in logs
                 )
         metrics = _summarize(history, state)
+        if not chief:
+            return metrics
         _write_outputs(gan, paths, history, metrics)
         run.log_metrics({f"final_{k}": v for k, v in metrics.items()}, step=state["step"])
         for path in (paths.metrics, paths.losses):

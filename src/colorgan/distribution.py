@@ -1,0 +1,80 @@
+"""Where training runs: one device, all local GPUs, or several machines (tf.distribute).
+
+``train.batch_size`` is always the global batch: a strategy splits it over its replicas, so
+the same params give the same optimisation whether one device or eight run it.
+
+Multi-worker training follows TensorFlow's convention: every worker runs the same
+``python -m stages.train`` with its own ``TF_CONFIG``; the chief (task ``chief``, else
+``worker`` 0) alone writes checkpoints, models, metrics and the MLflow run, and the others
+compute. All workers must see the same ``models/checkpoints`` (shared storage) to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from colorgan.errors import ColorganError
+
+
+class DistributionError(ColorganError):
+    """The distribution setting cannot run here; the message says what is missing."""
+
+
+def make_strategy(kind: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy for ``train.distribution``. Create it before any other
+    TensorFlow work: a multi-worker strategy must configure the runtime's collectives first."""
+    if kind == "none":
+        return tf.distribute.get_strategy()  # the default: no replication
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()  # every local GPU; the CPU when there is none
+    if kind == "multi_worker":
+        cluster = _tf_config()
+        workers = cluster.get("cluster", {}).get("worker", []) + cluster.get("cluster", {}).get(
+            "chief", []
+        )
+        if not workers or "task" not in cluster:
+            raise DistributionError(
+                "train.distribution=multi_worker needs TF_CONFIG with a 'cluster' (worker "
+                'addresses) and this process\'s \'task\', e.g. {"cluster": {"worker": '
+                '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise DistributionError(f"unknown train.distribution {kind!r}")
+
+
+def _tf_config() -> dict:
+    text = os.environ.get("TF_CONFIG", "")
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DistributionError(f"TF_CONFIG is not valid JSON: {error}") from None
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True for the one process that writes; every process of a single-machine strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def describe(strategy: tf.distribute.Strategy) -> str:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    where = f", {resolver.task_type} {resolver.task_id}" if resolver and resolver.task_type else ""
+    return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s){where}"
+
+
+def shard_by_example(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Each worker keeps every n-th batch. The default (by file) cannot see through the
+    generator that streams our .npy shards, and would warn and fall back to this anyway."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

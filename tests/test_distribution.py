@@ -1,0 +1,150 @@
+"""Training under tf.distribute: the maths of a replicated step, and two real workers."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from colorgan.distribution import DistributionError, make_strategy
+from tests.conftest import dvc_env, free_port, run
+
+# Runs in its own process: logical devices must be set before TensorFlow starts.
+MIRRORED_STEP = """
+import json
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import keras
+import numpy as np
+
+from colorgan.config import parse_params
+from colorgan.train import build_gan
+
+# No batch normalization and no dropout: then a batch split over two replicas must give
+# exactly the update of the whole batch on one device.
+params = parse_params({
+    "preprocess": {"image_size": 32},
+    "model": {
+        "generator": {"depth": 3, "base_filters": 8, "max_filters": 32, "dropout": 0.0,
+                      "norm": "instance"},
+        "discriminator": {"depth": 1, "base_filters": 8},
+    },
+})
+lab = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype("float32")
+batch = tf.data.Dataset.from_tensors((lab[..., :1], lab[..., 1:]))
+
+
+def one_step(strategy):
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        gan = build_gan(params)
+        # Plain SGD: Adam's update hardly depends on the gradient's scale, SGD's is linear.
+        gan.compile(g_optimizer=keras.optimizers.SGD(0.5), d_optimizer=keras.optimizers.SGD(0.5))
+    initial = gan.generator.get_weights() + gan.discriminator.get_weights()
+    losses = gan.fit(batch, epochs=1, verbose=0).history
+    weights = gan.generator.get_weights() + gan.discriminator.get_weights()
+    return initial, weights, {name: values[-1] for name, values in losses.items()}
+
+
+def largest_difference(these, those):
+    return max(float(np.abs(a - b).max()) for a, b in zip(these, those, strict=True))
+
+
+initial, single, single_losses = one_step(tf.distribute.get_strategy())
+_, mirrored, mirrored_losses = one_step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+print(json.dumps({
+    "step_size": largest_difference(initial, single),
+    "mirrored_vs_single": largest_difference(mirrored, single),
+    "single_losses": single_losses,
+    "mirrored_losses": mirrored_losses,
+}))
+"""
+
+
+def test_a_step_mirrored_over_two_replicas_equals_the_same_step_on_one_device(tmp_path):
+    result = run([sys.executable, "-c", MIRRORED_STEP], tmp_path)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert report["step_size"] > 1e-3  # the step moved the weights...
+    assert report["mirrored_vs_single"] < 1e-5  # ...and both ways moved them alike
+    assert report["mirrored_losses"] == pytest.approx(report["single_losses"], rel=1e-5)
+
+
+def test_multi_worker_without_a_cluster_description_says_what_is_missing(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(DistributionError, match="needs TF_CONFIG"):
+        make_strategy("multi_worker")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(DistributionError, match="not valid JSON"):
+        make_strategy("multi_worker")
+
+
+def test_two_workers_train_one_model_into_one_run_and_one_checkpoint_series(make_project):
+    """Two processes on loopback ports, as on two machines: the chief alone writes."""
+    epochs, steps = 2, 2
+    project = make_project(
+        {"train": {"distribution": "multi_worker", "epochs": epochs, "steps_per_epoch": steps}}
+    )
+    run(["dvc", "repro", "preprocess"], project)
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "stages.train"],
+            cwd=project,
+            env={
+                **dvc_env(project),
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": index}}
+                ),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(2)
+    ]
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, f"{stdout[-3000:]}\n{stderr[-3000:]}"
+
+    for index, (_, stderr) in enumerate(outputs):
+        assert f"with 2 replica(s), worker {index}" in stderr
+    # The losses each worker reports are all-reduced: equal only if they trained in lockstep
+    # (each saw its own half of every batch). val_psnr is each worker's own sum: rounding.
+    final = [json.loads(stdout[stdout.rindex("{\n") :]) for stdout, _ in outputs]
+    assert final[0] == pytest.approx(final[1], rel=1e-4)
+    assert final[0]["steps"] == epochs * steps
+
+    checkpoints = sorted(p.name for p in (project / "models/checkpoints").iterdir())
+    assert checkpoints == ["epoch-00001", "epoch-00002"]
+    losses = pd.read_csv(project / "plots/train_losses.csv")
+    assert losses["step"].tolist() == list(range(1, epochs * steps + 1))
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{project}/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1
+    assert json.loads((project / "models/run.json").read_text())["run_id"] == runs[0].info.run_id
+
+
+def test_a_mirrored_training_runs_the_stage_and_goes_on_from_its_checkpoint_on_one_device(
+    make_project,
+):
+    project = make_project({"train": {"distribution": "mirrored"}})
+    run(["dvc", "repro", "preprocess"], project)
+    mirrored = run([sys.executable, "-m", "stages.train"], project)
+    assert "MirroredStrategy with 1 replica(s)" in mirrored.stderr  # this machine: one CPU
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["distribution"] = "none"
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    single = run([sys.executable, "-m", "stages.train"], project)
+
+    assert "resuming from" in single.stderr  # the batch is global: same training, fewer devices
+    losses = pd.read_csv(project / "plots/train_losses.csv")
+    assert losses["step"].tolist() == [1, 2, 3, 4]
