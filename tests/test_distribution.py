@@ -1,8 +1,10 @@
 """Training under tf.distribute: the maths of a replicated step, and two real workers."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -84,15 +86,8 @@ def test_multi_worker_without_a_cluster_description_says_what_is_missing(monkeyp
         make_strategy("multi_worker")
 
 
-def test_two_workers_train_one_model_into_one_run_and_one_checkpoint_series(make_project):
-    """Two processes on loopback ports, as on two machines: the chief alone writes."""
-    epochs, steps = 2, 2
-    project = make_project(
-        {"train": {"distribution": "multi_worker", "epochs": epochs, "steps_per_epoch": steps}}
-    )
-    run(["dvc", "repro", "preprocess"], project)
-    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
-    workers = [
+def _start_workers(project, count: int, cluster: dict) -> list[subprocess.Popen]:
+    return [
         subprocess.Popen(
             [sys.executable, "-m", "stages.train"],
             cwd=project,
@@ -106,14 +101,39 @@ def test_two_workers_train_one_model_into_one_run_and_one_checkpoint_series(make
             stderr=subprocess.PIPE,
             text=True,
         )
-        for index in range(2)
+        for index in range(count)
     ]
-    outputs = [worker.communicate(timeout=600) for worker in workers]
-    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, f"{stdout[-3000:]}\n{stderr[-3000:]}"
 
+
+def test_two_workers_survive_a_kill_and_leave_one_run_and_one_checkpoint_series(make_project):
+    """Two processes on loopback ports, as on two machines; the chief alone writes. One
+    worker is killed mid-training: the chief stops with a clear error, and both started
+    again go on from the chief's last checkpoint."""
+    epochs, steps = 5, 2
+    project = make_project(
+        {"train": {"distribution": "multi_worker", "epochs": epochs, "steps_per_epoch": steps}}
+    )
+    run(["dvc", "repro", "preprocess"], project)
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    chief, worker = _start_workers(project, 2, cluster)
+    second_checkpoint = project / "models/checkpoints/epoch-00002/state.json"
+    deadline = time.monotonic() + 300
+    while not second_checkpoint.exists():
+        assert chief.poll() is None and time.monotonic() < deadline, chief.communicate()
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.communicate()
+    _, chief_error = chief.communicate(timeout=120)  # not a hang on a lost peer
+    assert chief.returncode == 2
+    assert "a worker of the cluster stopped" in chief_error
+
+    workers = _start_workers(project, 2, cluster)
+    outputs = [process.communicate(timeout=600) for process in workers]
+    for process, (stdout, stderr) in zip(workers, outputs, strict=True):
+        assert process.returncode == 0, f"{stdout[-3000:]}\n{stderr[-3000:]}"
     for index, (_, stderr) in enumerate(outputs):
         assert f"with 2 replica(s), worker {index}" in stderr
+        assert "resuming from models/checkpoints/epoch-0000" in stderr
     # The losses each worker reports are all-reduced: equal only if they trained in lockstep
     # (each saw its own half of every batch). val_psnr is each worker's own sum: rounding.
     final = [json.loads(stdout[stdout.rindex("{\n") :]) for stdout, _ in outputs]
@@ -121,9 +141,9 @@ def test_two_workers_train_one_model_into_one_run_and_one_checkpoint_series(make
     assert final[0]["steps"] == epochs * steps
 
     checkpoints = sorted(p.name for p in (project / "models/checkpoints").iterdir())
-    assert checkpoints == ["epoch-00001", "epoch-00002"]
+    assert checkpoints == [f"epoch-0000{epochs - 1}", f"epoch-0000{epochs}"]  # the last two
     losses = pd.read_csv(project / "plots/train_losses.csv")
-    assert losses["step"].tolist() == list(range(1, epochs * steps + 1))
+    assert losses["step"].tolist() == list(range(1, epochs * steps + 1))  # no gap, no repeat
     import mlflow
 
     client = mlflow.MlflowClient(f"sqlite:///{project}/mlflow.db")

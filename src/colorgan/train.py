@@ -44,6 +44,10 @@ class NonFiniteLoss(ColorganError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+class WorkerLost(ColorganError):
+    """Another worker of a multi-worker training stopped; restarting them all resumes."""
+
+
 @dataclass(frozen=True)
 class TrainPaths:
     prepared: Path  # data/prepared: {train,val}/shard-*.npy
@@ -258,7 +262,14 @@ def train(params: Params, paths: TrainPaths) -> dict[str, float]:
             params.train.deterministic,
             distribution.describe(strategy),
         )
-        return _train(params, paths, strategy, needs_loss_scaling(policy))
+        try:
+            return _train(params, paths, strategy, needs_loss_scaling(policy))
+        except tf.errors.UnavailableError as error:  # raised by collectives with a peer gone
+            raise WorkerLost(
+                f"a worker of the cluster stopped ({error.message.strip().splitlines()[0]}). "
+                "Start every worker again with its TF_CONFIG: training resumes from the "
+                "chief's last checkpoint"
+            ) from None
 
 
 def _train(
