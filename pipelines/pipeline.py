@@ -17,7 +17,7 @@ from prefect.tasks import exponential_backoff
 from colorgan import orchestration as orch
 
 
-def _transient(task: object, task_run: object, state: object) -> bool:
+def retry_if_transient(task: object, task_run: object, state: object) -> bool:
     """Retry only what may pass: DVC's repository lock held by another process."""
     try:
         state.result()
@@ -31,7 +31,7 @@ def _transient(task: object, task_run: object, state: object) -> bool:
 @task(
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=5),
-    retry_condition_fn=_transient,
+    retry_condition_fn=retry_if_transient,
     task_run_name="{stage}",
 )
 def dvc_stage(stage: str, project: Path) -> orch.StageResult:
@@ -46,7 +46,7 @@ def dvc_stage(stage: str, project: Path) -> orch.StageResult:
 @task(
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=5),
-    retry_condition_fn=_transient,
+    retry_condition_fn=retry_if_transient,
 )
 def dvc_experiment(project: Path, overrides: dict[str, orch.ParamValue]) -> str:
     return orch.run_experiment(project, overrides, get_run_logger().info)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -12,7 +13,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from prefect import get_client
-from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.filters import (
+    LogFilter,
+    LogFilterFlowRunId,
+    TaskRunFilter,
+    TaskRunFilterName,
+)
 from prefect.logging.handlers import APILogHandler
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
@@ -95,6 +101,72 @@ def test_sweep_runs_each_parameter_set_as_an_experiment_and_ranks_them(project):
     assert {row["experiment"] for row in table} <= set(listed)
 
 
+def test_sweep_on_dask_runs_each_parameter_set_as_a_task_on_a_worker(
+    make_project, prefect_api, monkeypatch
+):
+    from distributed import Client, LocalCluster, get_task_stream
+
+    # An earlier flow in this process may have pointed MLflow (and so the environment) at its
+    # own project's store; this project's stages must track into this project.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    project = make_project()
+    before = (project / "params.yaml").read_bytes()
+    runs = [{"train.l1_weight": 10.0}, {"train.l1_weight": 200.0}]
+    # Worker processes, as on a real cluster, so tasks, arguments and results cross a process
+    # boundary; one thread each, so the two branches can only overlap on two workers.
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+        get_task_stream(client) as stream,
+    ):
+        spec = SweepSpec(runs=runs, runner="dask", dask_address=cluster.scheduler_address)
+        table = sweep(spec, str(project))
+        worker_pids = client.run(os.getpid)
+
+    names = {row["experiment"] for row in table}
+    assert [row["rank"] for row in table] == [1, 2]
+    assert {row["params"]["train.l1_weight"] for row in table} == {10.0, 200.0}
+
+    # Prefect: one completed task run per parameter set, running at the same time.
+    async def branch_runs() -> list:
+        async with get_client() as client:
+            name_filter = TaskRunFilterName(any_=sorted(names))
+            return await client.read_task_runs(task_run_filter=TaskRunFilter(name=name_filter))
+
+    import asyncio
+
+    first, second = sorted(asyncio.run(branch_runs()), key=lambda run: run.start_time)
+    assert {first.name, second.name} == names
+    assert first.state.type.value == second.state.type.value == "COMPLETED"
+    assert second.start_time < first.end_time
+
+    # Dask: the two branches were computed by two worker processes, not this one, side by side.
+    computed = [task for task in stream.data if task["key"].startswith("branch-")]
+    assert len(computed) == 2
+    assert len({task["worker"] for task in computed}) == 2
+    assert os.getpid() not in {worker_pids[task["worker"]] for task in computed}
+    windows = [
+        next(part for part in task["startstops"] if part["action"] == "compute")
+        for task in computed
+    ]
+    assert max(w["start"] for w in windows) < min(w["stop"] for w in windows)
+
+    # DVC: exactly these two experiments; MLflow: one run each, with its own parameter.
+    shown = run(["dvc", "exp", "show", "--json", "--no-fetch"], project).stdout
+    listed = {
+        revision["name"]
+        for commit in json.loads(shown)
+        for experiment in commit.get("experiments") or []
+        for revision in experiment["revs"]
+    }
+    assert listed == names
+    with sqlite3.connect(project / "mlflow.db") as db:
+        assert db.execute("select count(*) from runs").fetchone()[0] == 2
+        values = db.execute("select value from params where key = 'train.l1_weight'").fetchall()
+    assert sorted(float(value) for (value,) in values) == [10.0, 200.0]
+    assert (project / "params.yaml").read_bytes() == before
+
+
 def test_deployments_deploy_and_a_worker_runs_one(project, prefect_api):
     env = {
         **dvc_env(project),
@@ -105,6 +177,7 @@ def test_deployments_deploy_and_a_worker_runs_one(project, prefect_api):
     run([*prefect, "work-pool", "create", "--type", "process", "colorgan"], project, env=env)
     deployed = run([*prefect, "deploy", "--all"], project, env=env)
     assert "colorgan-pipeline/pipeline" in deployed.stdout
+    assert "colorgan-sweep/sweep-dask" in deployed.stdout
     started = run([*prefect, "deployment", "run", "colorgan-pipeline/pipeline"], project, env=env)
     assert "Created flow run" in started.stdout
     subprocess.run(

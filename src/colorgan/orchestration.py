@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from colorgan import tracking
+from colorgan.config import load_params
 from colorgan.errors import ColorganError
 from colorgan.tracking import flatten_numbers
 
@@ -108,6 +110,12 @@ def run_experiment(
     return match.group(1)
 
 
+def sweep_names(count: int) -> list[str]:
+    """Names for a sweep's experiments, in the order of its runs (unique to the second)."""
+    stamp = int(time.time())
+    return [f"sweep-{stamp}-{index}" for index in range(count)]
+
+
 def run_sweep(
     project: Path,
     runs: list[Mapping[str, ParamValue]],
@@ -115,13 +123,50 @@ def run_sweep(
     log: Callable[[str], None] = print,
 ) -> list[str]:
     """Queue one experiment per override set and let DVC run them, `jobs` at a time."""
-    names = []
-    for index, overrides in enumerate(runs):
-        name = f"sweep-{int(time.time())}-{index}"
+    names = sweep_names(len(runs))
+    for name, overrides in zip(names, runs, strict=True):
         run_dvc(["exp", "run", "--queue", "--name", name, *set_param_args(overrides)], project, log)
-        names.append(name)
     run_dvc(["exp", "run", "--run-all", "--jobs", str(jobs)], project, log)
     return names
+
+
+def experiment_names(project: Path) -> set[str]:
+    """Names of the experiments on the project's current commit."""
+    return set(run_dvc(["exp", "list", "--name-only"], project, log=lambda _line: None).split())
+
+
+def run_branch(
+    project: Path,
+    name: str,
+    overrides: Mapping[str, ParamValue],
+    log: Callable[[str], None] = print,
+) -> str:
+    """Run one branch of a parallel sweep as the DVC experiment `name`, in a temp copy.
+
+    Branches run side by side in one repository. DVC holds the repository lock only while it
+    stashes an experiment and while it collects one, not while the pipeline runs, and waits
+    3 s for it: a branch that starts beside others can fail with a TransientDvcError before
+    anything ran, which is safe to retry. If the lock is missed after DVC has collected the
+    experiment, the retry finds the name taken and does not run it twice.
+    """
+    if name in experiment_names(project):
+        log(f"experiment {name} exists already (an earlier attempt ran it); not running it again")
+        return name
+    run_dvc(["exp", "run", "--temp", "--name", name, *set_param_args(overrides)], project, log)
+    return name
+
+
+def prepare_tracking(project: Path) -> None:
+    """Create the project's MLflow store and experiment before experiments run side by side.
+
+    Parallel train stages that find no store each create its tables, and one fails ("table
+    latest_metrics already exists"); likewise for the MLflow experiment.
+    """
+    params = load_params(project / "params.yaml").tracking
+    if params.enabled:
+        uri = tracking.tracking_uri(params, root=project)
+        tracking.check_reachable(uri)
+        tracking.ensure_experiment(uri, params.experiment, root=project)
 
 
 def grid(axes: Mapping[str, Iterable[ParamValue]]) -> list[dict[str, ParamValue]]:

@@ -34,18 +34,22 @@ def repo_root() -> Path:
     return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
 
 
-def tracking_uri(params: TrackingParams) -> str:
-    """params.yaml's uri, else $MLFLOW_TRACKING_URI, else a SQLite store in the repository."""
+def tracking_uri(params: TrackingParams, root: Path | None = None) -> str:
+    """params.yaml's uri, else $MLFLOW_TRACKING_URI, else a SQLite store in the repository.
+
+    ``root`` is the repository, for callers outside it (an orchestrator); default repo_root().
+    """
+    root = root or repo_root()
     uri = params.uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-            return f"sqlite:///{(repo_root() / uri.removeprefix('sqlite:///')).as_posix()}"
+            return f"sqlite:///{(root / uri.removeprefix('sqlite:///')).as_posix()}"
         return uri
-    return f"sqlite:///{(repo_root() / 'mlflow.db').as_posix()}"
+    return f"sqlite:///{(root / 'mlflow.db').as_posix()}"
 
 
-def artifact_location() -> str:
-    return (repo_root() / "mlartifacts").as_uri()
+def artifact_location(root: Path | None = None) -> str:
+    return ((root or repo_root()) / "mlartifacts").as_uri()
 
 
 def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
@@ -70,11 +74,23 @@ def set_up(params: TrackingParams) -> str:
     uri = tracking_uri(params)
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
-    experiment = mlflow.get_experiment_by_name(params.experiment)
+    return ensure_experiment(uri, params.experiment)
+
+
+def ensure_experiment(uri: str, name: str, root: Path | None = None) -> str:
+    """Create the experiment (and a new SQLite store's tables) if missing; returns its id.
+
+    Leaves MLflow's global tracking URI alone: setting it also sets $MLFLOW_TRACKING_URI, which
+    every later subprocess, a DVC stage included, would then track into.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    location = artifact_location() if uri.startswith("sqlite:") else None
-    return mlflow.create_experiment(params.experiment, artifact_location=location)
+    location = artifact_location(root) if uri.startswith("sqlite:") else None
+    return client.create_experiment(name, artifact_location=location)
 
 
 @dataclass(frozen=True)
