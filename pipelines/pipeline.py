@@ -55,14 +55,12 @@ def dvc_experiment(project: Path, overrides: dict[str, orch.ParamValue]) -> str:
 @task
 def promote(project: Path, run_id: str, metric: str) -> str:
     """Register the run's model; it becomes champion only if it beats the current one."""
-    import mlflow
-
     from colorgan import tracking
     from colorgan.registry import register_and_promote
 
     info = tracking.RunInfo.load(project / "models/run.json")
-    mlflow.set_tracking_uri(info.tracking_uri)  # the store the train stage wrote to
-    decision = register_and_promote(run_id, metric=metric)
+    with tracking.store(info.tracking_uri):  # the store the train stage wrote to
+        decision = register_and_promote(run_id, metric=metric)
     get_run_logger().info(decision.reason)
     return decision.reason
 

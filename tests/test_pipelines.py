@@ -58,8 +58,11 @@ def _logs(flow_run_id) -> str:
 
 
 def test_pipeline_runs_every_stage_then_reports_them_skipped(project):
+    environment = os.environ.get("MLFLOW_TRACKING_URI")
     first = pipeline(str(project), promote_metric="test_psnr")
     assert first["stages"].pop("promotion") == "version 1 is the first model: champion"
+    # Promotion used the project's store without pointing later flows' stages at it.
+    assert os.environ.get("MLFLOW_TRACKING_URI") == environment
     assert first["stages"] == dict.fromkeys(("ingest", "preprocess", "train", "evaluate"), "ran")
     assert "psnr" in first["metrics"]
     assert first["mlflow_run_id"]
@@ -101,14 +104,9 @@ def test_sweep_runs_each_parameter_set_as_an_experiment_and_ranks_them(project):
     assert {row["experiment"] for row in table} <= set(listed)
 
 
-def test_sweep_on_dask_runs_each_parameter_set_as_a_task_on_a_worker(
-    make_project, prefect_api, monkeypatch
-):
+def test_sweep_on_dask_runs_each_parameter_set_as_a_task_on_a_worker(make_project, prefect_api):
     from distributed import Client, LocalCluster, get_task_stream
 
-    # An earlier flow in this process may have pointed MLflow (and so the environment) at its
-    # own project's store; this project's stages must track into this project.
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     project = make_project()
     before = (project / "params.yaml").read_bytes()
     runs = [{"train.l1_weight": 10.0}, {"train.l1_weight": 200.0}]

@@ -13,7 +13,8 @@ import os
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -75,6 +76,21 @@ def set_up(params: TrackingParams) -> str:
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     return ensure_experiment(uri, params.experiment)
+
+
+@contextmanager
+def store(uri: str) -> Iterator[None]:
+    """MLflow's fluent API (mlflow.register_model, ...) on ``uri`` for one block, in a process
+    that lives on (a flow). mlflow.set_tracking_uri also sets $MLFLOW_TRACKING_URI, which
+    every later subprocess, a DVC stage of another project included, would inherit."""
+    import mlflow
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)  # None unsets the variable again
 
 
 def ensure_experiment(uri: str, name: str, root: Path | None = None) -> str:
