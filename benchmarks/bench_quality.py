@@ -1,0 +1,380 @@
+"""Colour quality on BSDS500 (issue 4): the GAN next to the same U-Net on L1 alone and gray.
+
+    python benchmarks/bench_quality.py [--epochs 4] [--pretrain-epochs 1] [--steps-per-epoch 200]
+        [--set train.l1_weight=50 ...] [--dataset ../shared/datasets/bsds500] [--workdir DIR]
+
+What it runs, all through the library: colorgan.ingest and colorgan.preprocess on BSDS500's
+own train/val/test folders (cached under --workdir), colorgan.train.train twice with tracking
+off, and the scoring functions of colorgan.evaluate / colorgan.metrics on the test photos.
+
+- **Split.** The ingest stage splits by content hash; BSDS500 comes with its own split, and
+  comparable figures need it. All three folders go through one ``ingest`` call (so a photo
+  present in two folders is caught as a duplicate), then each accepted photo's split is the
+  folder it came from. Test photos are never trained on; val only gives the per-epoch loss.
+- **The two models.** Same parameters, same U-Net, same steps. "L1 only" sets
+  ``train.pretrain_epochs = train.epochs``: train.py then runs the whole budget in the NoGAN
+  pre-training phase, where G's loss is ``l1_weight * L1`` alone and D's weights are never
+  updated (ColorGAN.train_step skips D's optimizer). The GAN pre-trains for
+  ``--pretrain-epochs`` and is adversarial for the rest.
+- **Budget.** Reading of the issue: the GAN and the L1-only model *together* train within
+  about 20 minutes on a quiet 2-core CPU (the stricter reading; each alone then fits too).
+  The budget is fixed in steps (``--epochs`` x ``--steps-per-epoch``, batch 16), not in
+  seconds, so the figures do not depend on how busy the machine is; wall times are printed.
+  The default, 800 steps per model, was sized on a shared 2-core AMD EPYC (no AVX512, so
+  ``precision: auto`` is float32): loaded, a 64 px step took 0.8-0.9 s on L1 alone and up to
+  1.5 s adversarial with the process getting about 0.9 of the 2 cores; quiet, about half that,
+  so the two trainings plus scoring take roughly 15 minutes.
+- **Scores.** Two views of the same test photos, each with its own gray baseline (the photo's
+  L with ab = 0) and ground truth: (1) centre crops at ``image_size``, scored exactly as the
+  evaluate stage scores them (``evaluate.predict`` + ``evaluate.per_image_table``); (2) the
+  full 481x321 photos colorized by ``inference.Colorizer`` (what ``colorgan colorize`` hands a
+  user: full-resolution L, upsampled ab), so models trained at different sizes compare on
+  the same pixels. Colourfulness "% of truth" is the ratio of the means over the test photos
+  (a mean of per-photo ratios would be dominated by the few nearly gray photos).
+
+Parameter set (BENCH_PARAMS below; params.yaml's defaults otherwise), and why:
+
+- ``image_size: 64``: a step costs 0.29x a 128 px step here (0.80 vs 2.77 s, both loaded), so
+  the budget buys 3.5 times the updates; at 128 px an earlier 12-minute run ended with the
+  GAN at 20.7 dB, under gray's 21.5: too few steps for its colours to be right often enough.
+- ``crop_scale: [0.6, 1.0]``: a test view is the central square of the whole shorter side
+  shrunk to 64 px; crops near that scale train on what the model is tested on.
+- ``pretrain_epochs`` (``--pretrain-epochs 1`` of 4): NoGAN, so D meets a G that already
+  predicts plausible colours; the adversarial phase then adds the saturation L1 averages away.
+- ``l1_weight``: pix2pix's 100 (params.yaml's). With the default budget it gave the GAN
+  22.07 dB (gray 21.45) and 62% of the truth's colourfulness; 70 gave 22.22 dB and 58% (L1-only
+  22.81 dB, 50%). Lowering the L1 weight did not buy colour: within run-to-run noise, the
+  70% colourfulness target is not met at this budget.
+
+Tracking is off (no MLflow store is touched). Trained models stay under --workdir; pass
+``--reuse`` to score a previous training of identical parameters instead of training again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pandas as pd
+import yaml
+
+from colorgan.color import lab_to_rgb, rgb_to_lab
+from colorgan.config import Params, parse_params
+from colorgan.evaluate import EvalPaths, per_image_table, predict
+from colorgan.images import load_rgb
+from colorgan.inference import Colorizer
+from colorgan.ingest import SPLITS, check_usable, ingest, iter_source
+from colorgan.metrics import colorfulness, psnr, ssim
+from colorgan.preprocess import preprocess
+from colorgan.train import TrainPaths, fingerprint, train
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATASET = ROOT.parent / "shared/datasets/bsds500"
+DEFAULT_WORKDIR = Path("/tmp/colorgan-bench-quality")
+# Targets of issue 4.
+MIN_COLOURFULNESS_SHARE = 0.70
+GRAY = "gray (ab = 0)"
+# The benchmark's parameters over params.yaml's defaults; see the docstring for the reasons.
+BENCH_PARAMS: dict[str, Any] = {
+    "preprocess.image_size": 64,
+    "preprocess.crop_scale": [0.6, 1.0],
+    "tracking.enabled": False,
+}
+
+
+def nested(flat: dict[str, Any]) -> dict[str, Any]:
+    """{'train.epochs': 3} -> {'train': {'epochs': 3}}, the shape parse_params validates."""
+    tree: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# --- data: the real ingest and preprocess, cached --------------------------------------------
+
+
+def ingest_bsds(dataset: Path, params: Params, workdir: Path) -> Path:
+    """Ingest the three folders once; the split is the folder's, not the content hash's."""
+    out = workdir / f"ingested-{digest([str(dataset), params.data.model_dump()])}"
+    if (out / "manifest.csv").exists():  # written last: its presence means a complete ingest
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    files = itertools.chain.from_iterable(iter_source(str(dataset / split)) for split in SPLITS)
+    result = ingest(files, params.data, out / "images", params.data.workers)
+    folder = result.manifest["source"].map(lambda source: Path(source).parent.name)
+    result.manifest = result.manifest.assign(split=folder)
+    check_usable(result, params.data.split)
+    result.rejected.to_csv(out / "rejected.csv", index=False)
+    result.manifest.to_csv(out / "manifest.csv", index=False)
+    return out
+
+
+def prepare(ingested: Path, params: Params, workdir: Path) -> Path:
+    """Shards of every split, made by the preprocess stage's function; cached by params."""
+    key = digest([ingested.name, params.preprocess.model_dump(), params.seed])
+    out = workdir / f"prepared-{key}"
+    if (out / "stats.json").exists():  # written last
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    manifest = pd.read_csv(ingested / "manifest.csv")
+    report = preprocess(
+        manifest, ingested / "images", out, params.preprocess, params.seed, params.data.max_pixels
+    )
+    (out / "stats.json").write_text(report.to_json() + "\n")
+    return out
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+@dataclass
+class Trained:
+    models: Path
+    wall_s: float
+    steps: int
+    cached: bool
+
+
+def l1_only(params: Params) -> Params:
+    """The same U-Net and budget, all of it in the L1 pre-training phase: D never trains.
+
+    Parameters that only reach D or the adversarial term are reset to their defaults: they
+    cannot change an L1-only run (G is built before D, and G's loss never sees D's output), so
+    tuning them does not invalidate a cached L1-only model.
+    """
+    raw = params.model_dump()
+    defaults = Params().model_dump()
+    raw["train"]["pretrain_epochs"] = raw["train"]["epochs"]
+    for key in ("adversarial_loss", "label_smoothing", "instance_noise", "d_learning_rate"):
+        raw["train"][key] = defaults["train"][key]
+    raw["model"]["discriminator"] = defaults["model"]["discriminator"]
+    return parse_params(raw)
+
+
+def train_once(params: Params, prepared: Path, workdir: Path, reuse: bool) -> Trained:
+    """Train with colorgan.train.train into a folder named by what shapes the result."""
+    run = workdir / "runs" / f"{prepared.name}-{fingerprint(params)}"
+    summary = run / "summary.json"
+    if reuse and summary.exists():
+        saved = json.loads(summary.read_text())
+        return Trained(run / "models", saved["wall_s"], saved["steps"], cached=True)
+    # A fresh start: train() would resume from matching checkpoints and time only the rest.
+    shutil.rmtree(run, ignore_errors=True)
+    paths = TrainPaths(
+        prepared, run / "models", run / "checkpoints", run / "train.json", run / "losses.csv"
+    )
+    keras.backend.clear_session()
+    started = time.perf_counter()
+    metrics = train(params, paths)
+    wall = time.perf_counter() - started
+    summary.write_text(json.dumps({"wall_s": wall, "steps": int(metrics["steps"])}) + "\n")
+    return Trained(run / "models", wall, int(metrics["steps"]), cached=False)
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def score_crops(params: Params, prepared: Path, models: Path) -> pd.DataFrame:
+    """The evaluate stage's own per-photo table on the test shards (model and gray_ columns)."""
+    scratch = models.parent / "eval"  # EvalPaths wants output folders; predict writes nothing
+    paths = EvalPaths(prepared, models, scratch / "eval.json", scratch, scratch)
+    return per_image_table(predict(params, paths))
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    return (np.clip(rgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def score_full(photos: list[np.ndarray], outputs: list[np.ndarray]) -> pd.DataFrame:
+    rows = []
+    for truth, output in zip(photos, outputs, strict=True):
+        truth_f, output_f = truth / 255.0, output / 255.0
+        rows.append(
+            {
+                "psnr": psnr(truth_f, output_f),
+                "ssim": ssim(truth_f, output_f),
+                "colorfulness": colorfulness(output),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def gray_of(rgb: np.ndarray) -> np.ndarray:
+    """The photo's own lightness with ab = 0, back to uint8 RGB like a colorized output."""
+    lab = rgb_to_lab(rgb)
+    lab[..., 1:] = 0.0
+    return to_uint8(lab_to_rgb(lab))
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def summarize(name: str, table: pd.DataFrame, prefix: str = "") -> dict[str, float]:
+    return {
+        "model": name,
+        "psnr": float(table[f"{prefix}psnr"].mean()),
+        "ssim": float(table[f"{prefix}ssim"].mean()),
+        "colorfulness": float(table[f"{prefix}colorfulness"].mean()),
+    }
+
+
+def print_view(
+    title: str, rows: list[dict[str, Any]], truth: float, trained: dict[str, Trained]
+) -> dict[str, Any]:
+    """One view's table (models with their training wall time and steps) and the targets."""
+    print(f"\n{title}")
+    header = f"{'PSNR dB':>8s} {'SSIM':>7s} {'colourful':>10s} {'% truth':>8s}"
+    print(f"  {'':16s} {header} {'train s':>8s} {'steps':>6s}")
+    print(f"  {'ground truth':16s} {'':>8s} {'':>7s} {truth:10.2f} {'100%':>8s}")
+    by_name = {}
+    for scores in rows:
+        row = by_name[scores["model"]] = {**scores, "share": scores["colorfulness"] / truth}
+        run = trained.get(row["model"])
+        cost = f"{run.wall_s:8.0f} {run.steps:6d}" if run else ""
+        print(
+            f"  {row['model']:16s} {row['psnr']:8.2f} {row['ssim']:7.4f} "
+            f"{row['colorfulness']:10.2f} {row['share']:8.0%} {cost}"
+        )
+    gray, l1, gan = by_name[GRAY], by_name["L1 only"], by_name["GAN"]
+    gan_c, l1_c = gan["colorfulness"], l1["colorfulness"]
+    targets = [
+        (
+            gan["psnr"] > gray["psnr"],
+            f"GAN PSNR above gray: {gan['psnr']:.2f} vs {gray['psnr']:.2f} dB",
+        ),
+        (
+            gan["share"] >= MIN_COLOURFULNESS_SHARE,
+            f"GAN colourfulness >= {MIN_COLOURFULNESS_SHARE:.0%} of truth: {gan['share']:.0%}",
+        ),
+        (
+            gan_c > l1_c,
+            f"GAN colourfulness above L1-only's: {gan_c:.2f} vs {l1_c:.2f}",
+        ),
+    ]
+    for met, text in targets:
+        print(f"  target {'met   ' if met else 'MISSED'}  {text}")
+    return {
+        "rows": list(by_name.values()),
+        "truth": truth,
+        "targets": [{"met": met, "target": text} for met, text in targets],
+    }
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """--set train.l1_weight=50: values read as YAML, so numbers, lists and booleans work."""
+    overrides = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per model")
+    parser.add_argument("--steps-per-epoch", type=int, default=200, help="batches per epoch")
+    parser.add_argument("--pretrain-epochs", type=int, default=1, help="GAN's L1-only epochs")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="param override")
+    parser.add_argument("--reuse", action="store_true", help="score earlier identical trainings")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    flat = {
+        **BENCH_PARAMS,
+        "train.epochs": args.epochs,
+        "train.steps_per_epoch": args.steps_per_epoch,
+        "train.pretrain_epochs": args.pretrain_epochs,
+        **parse_set(args.set),
+    }
+    params = parse_params(nested(flat), "bench_quality")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    ingested = ingest_bsds(args.dataset.resolve(), params, args.workdir)
+    prepared = prepare(ingested, params, args.workdir)
+    manifest = pd.read_csv(ingested / "manifest.csv")
+    counts = manifest["split"].value_counts().to_dict()
+    rejected = len(pd.read_csv(ingested / "rejected.csv"))
+    data_s = time.perf_counter() - started
+
+    models = {"L1 only": l1_only(params), "GAN": params}
+    trained = {
+        name: train_once(p, prepared, args.workdir, args.reuse) for name, p in models.items()
+    }
+
+    # View 1: the evaluate stage's scoring of the test shards.
+    crops = {name: score_crops(models[name], prepared, t.models) for name, t in trained.items()}
+    # View 2: full-resolution test photos through the Colorizer.
+    test_files = manifest.loc[manifest["split"] == "test", "file"].sort_values()
+    photos = [load_rgb(ingested / "images" / f, params.data.max_pixels) for f in test_files]
+    full = {GRAY: score_full(photos, [gray_of(p) for p in photos])}
+    for name, t in trained.items():
+        colorizer = Colorizer.load(t.models)
+        full[name] = score_full(photos, [colorizer.colorize(p) for p in photos])
+    truth_full = float(np.mean([colorfulness(p) for p in photos]))
+
+    size = params.preprocess.image_size
+    steps = params.train.epochs * params.train.steps_per_epoch
+    print(f"\nBSDS500 ({args.dataset}): {counts} photos accepted, {rejected} rejected")
+    print(
+        f"budget per model: {params.train.epochs} epochs x {params.train.steps_per_epoch} "
+        f"steps x batch {params.train.batch_size} = {steps} steps; GAN pre-trains "
+        f"{params.train.pretrain_epochs} epochs; {size} px"
+    )
+    overrides = {k: v for k, v in flat.items() if k not in BENCH_PARAMS or v != BENCH_PARAMS[k]}
+    print(f"params over params.yaml defaults: {json.dumps({**BENCH_PARAMS, **overrides})}")
+    for name, t in trained.items():
+        if t.cached:
+            print(f"  {name}: reused (--reuse) a training of {t.wall_s:.0f} s made earlier")
+
+    first = crops["GAN"]
+    view_crops = print_view(
+        f"test split, {len(first)} centre crops at {size} px (as the evaluate stage scores)",
+        [summarize(GRAY, first, "gray_")]
+        + [summarize(name, table) for name, table in crops.items()],
+        float(first["colorfulness_truth"].mean()),
+        trained,
+    )
+    view_full = print_view(
+        f"test split, {len(photos)} photos at full resolution (colorgan colorize)",
+        [summarize(name, table) for name, table in full.items()],
+        truth_full,
+        trained,
+    )
+    total = time.perf_counter() - started
+    print(f"\ndata {data_s:.0f} s (cached after the first run); whole run {total:.0f} s")
+
+    record = {
+        "params": flat,
+        "train": {n: t.__dict__ | {"models": str(t.models)} for n, t in trained.items()},
+        "crops": view_crops,
+        "full": view_full,
+        "wall_s": total,
+    }
+    log = args.workdir / "results.jsonl"
+    with log.open("a") as handle:
+        handle.write(json.dumps(record, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
