@@ -80,7 +80,7 @@ def fingerprint(params: Params) -> str:
 
 
 def build_gan(params: Params, loss_scaling: bool = False) -> ColorGAN:
-    """Both networks and their optimizers; ``loss_scaling`` for float16 (see gan._update)."""
+    """Both networks and their optimizers; ``loss_scaling`` for float16 (see ColorGAN._scaled_for_gradients)."""
     size = params.preprocess.image_size
     gan = ColorGAN(
         build_generator(size, params.model.generator),
