@@ -80,7 +80,8 @@ def fingerprint(params: Params) -> str:
 
 
 def build_gan(params: Params, loss_scaling: bool = False) -> ColorGAN:
-    """Both networks and their optimizers; ``loss_scaling`` for float16 (see ColorGAN._scaled_for_gradients)."""
+    """Both networks and their optimizers; ``loss_scaling`` wraps the optimizers for float16
+    (ColorGAN._scaled_for_gradients scales the loss they unscale)."""
     size = params.preprocess.image_size
     gan = ColorGAN(
         build_generator(size, params.model.generator),
