@@ -31,11 +31,9 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy()  # every local GPU; the CPU when there is none
     if kind == "multi_worker":
-        cluster = _tf_config()
-        workers = cluster.get("cluster", {}).get("worker", []) + cluster.get("cluster", {}).get(
-            "chief", []
-        )
-        if not workers or "task" not in cluster:
+        config = _tf_config()
+        cluster = config.get("cluster", {})
+        if not (cluster.get("worker") or cluster.get("chief")) or "task" not in config:
             raise DistributionError(
                 "train.distribution=multi_worker needs TF_CONFIG with a 'cluster' (worker "
                 'addresses) and this process\'s \'task\', e.g. {"cluster": {"worker": '
@@ -53,17 +51,6 @@ def _tf_config() -> dict:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise DistributionError(f"TF_CONFIG is not valid JSON: {error}") from None
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """True for the one process that writes; every process of a single-machine strategy."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
 def describe(strategy: tf.distribute.Strategy) -> str:

@@ -278,7 +278,7 @@ def _train(
 ) -> dict[str, float]:
     keras.utils.set_random_seed(params.seed)
     cfg = params.train
-    chief = distribution.is_chief(strategy)
+    chief = strategy.extended.should_checkpoint  # False on every worker but the chief
     train_data = make_dataset(
         paths.prepared / "train", cfg.batch_size, training=True, seed=params.seed
     )
