@@ -85,7 +85,9 @@ def dvc_env(project: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    env["PYTHONPATH"] = str(project)  # `python -m stages.x` resolves stages/ in the copy
+    # `python -m stages.x` resolves stages/ in the copy, and `colorgan` is the copy's own src/
+    # (not whichever checkout the package was installed from in editable mode).
+    env["PYTHONPATH"] = os.pathsep.join([str(project), str(project / "src")])
     return env
 
 
