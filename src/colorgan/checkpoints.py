@@ -43,8 +43,8 @@ class CheckpointStore:
         partial = self.directory / f".partial-{final.name}"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
-        gan.generator.save_weights(partial / "generator.weights.h5")
-        gan.discriminator.save_weights(partial / "discriminator.weights.h5")
+        for name, model in _networks(gan):
+            model.save_weights(partial / f"{name}.weights.h5")
         for name in ("g_optimizer", "d_optimizer"):
             optimizer = getattr(gan, name)
             np.savez(partial / f"{name}.npz", *[v.numpy() for v in optimizer.variables])
@@ -57,8 +57,8 @@ class CheckpointStore:
 
     @staticmethod
     def restore(gan: ColorGAN, path: Path) -> None:
-        gan.generator.load_weights(path / "generator.weights.h5")
-        gan.discriminator.load_weights(path / "discriminator.weights.h5")
+        for name, model in _networks(gan):
+            model.load_weights(path / f"{name}.weights.h5")
         gan.build_optimizers()
         for name in ("g_optimizer", "d_optimizer"):
             optimizer = getattr(gan, name)
@@ -72,3 +72,25 @@ class CheckpointStore:
     def clear(self) -> None:
         if self.writable:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+    @property
+    def best_generator(self) -> Path:
+        """The generator weights of the epoch that model selection keeps (beside the series,
+        so resuming keeps the best epoch found before the kill)."""
+        return self.directory / "best" / "generator.weights.h5"
+
+    def save_best(self, gan: ColorGAN) -> None:
+        if not self.writable:
+            return
+        final = self.best_generator
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial = final.with_name(f".partial-{final.name}")
+        gan.generator.save_weights(partial)
+        partial.replace(final)  # atomic: a kill leaves the old best or the new one
+
+
+def _networks(gan: ColorGAN) -> list[tuple[str, object]]:
+    networks = [("generator", gan.generator), ("discriminator", gan.discriminator)]
+    if gan.pixel_discriminator is not None:
+        networks.append(("pixel_discriminator", gan.pixel_discriminator))
+    return networks

@@ -103,6 +103,11 @@ class DiscriminatorParams(Section):
     )
     base_filters: PositiveInt = 32
     spectral_norm: bool = False
+    pixel_gan: bool = Field(
+        False,
+        description="add a 1x1 per-pixel discriminator next to the PatchGAN (pix2pix's "
+        "PixelGAN: judges each pixel's colour given its lightness, which raises colourfulness)",
+    )
 
 
 class ModelParams(Section):
@@ -147,6 +152,38 @@ class TrainParams(Section):
         False, description="deterministic TensorFlow ops: same seed, same losses (slower)"
     )
     log_every_steps: PositiveInt = 1
+    color_enhance_factor: Annotated[float, Field(ge=1.0, le=2.0)] = Field(
+        1.0,
+        description="D sees the real ab times this (clipped): a target slightly more vivid "
+        "than the truth (DDColor's color_enhance_factor); G's L1 target is unchanged",
+    )
+    diff_augment: list[Literal["translation", "cutout"]] = Field(
+        [],
+        description="differentiable augmentations of both of D's inputs (DiffAugment), so a "
+        "D trained on few photos cannot memorise them; never colour changes",
+    )
+    select_epoch: Literal["last", "val_psnr", "val_ciede2000", "colourful_above_gray"] = Field(
+        "last",
+        description="which epoch's generator is kept: the last, the best validation PSNR, "
+        "the lowest validation CIEDE2000, or the most colourful epoch whose validation "
+        "PSNR beats the gray baseline's by select_margin_db",
+    )
+    select_margin_db: Annotated[float, Field(ge=0.0)] = Field(
+        0.0, description="PSNR margin over gray for colourful_above_gray and chroma_gain"
+    )
+    chroma_gain: Literal["off", "fit"] = Field(
+        "off",
+        description="fit: after training, scale the generator's ab by the largest gain "
+        "whose validation PSNR stays select_margin_db above gray's (saved in the model)",
+    )
+    checkpoint_every_epochs: PositiveInt = Field(
+        1, description="write a resumable checkpoint every N epochs (and at the last one)"
+    )
+    checkpoint_every_minutes: Annotated[float, Field(ge=0.0)] = Field(
+        0.0,
+        description="also checkpoint at the first epoch end this many minutes after the "
+        "last checkpoint; 0 = off. A kill loses at most the work since the last one",
+    )
 
     @model_validator(mode="after")
     def _pretrain_within_epochs(self) -> TrainParams:

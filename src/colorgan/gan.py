@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from colorgan.augment import diff_augment
 from colorgan.losses import discriminator_loss, generator_adversarial_loss, real_probability
 
 LOSS_NAMES = ("g_adv", "g_l1", "g_total", "d_real", "d_fake", "d_accuracy")
@@ -19,6 +20,11 @@ class ColorGAN(keras.Model):
     ``label_smoothing`` makes D aim at 1 - s for real pairs (one-sided, so G's target is
     unchanged); ``noise_std`` adds Gaussian instance noise to the ab that D sees, which
     blurs the two distributions together early on (a callback decays it to 0).
+
+    Colour levers: ``pixel_discriminator`` (a 1x1 PixelGAN judged beside the PatchGAN: its
+    losses are added to D's and G's), ``color_enhance_factor`` (D's real ab are scaled up,
+    so G is pushed towards slightly more vivid colour than the truth while L1 still pulls
+    to the truth), ``diff_augment`` (translation / cutout of both of D's inputs).
     """
 
     def __init__(
@@ -29,11 +35,18 @@ class ColorGAN(keras.Model):
         l1_weight: float = 100.0,
         label_smoothing: float = 0.0,
         seed: int = 0,
+        pixel_discriminator: keras.Model | None = None,
+        color_enhance_factor: float = 1.0,
+        diff_augment: tuple[str, ...] = (),
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
+        self.pixel_discriminator = pixel_discriminator
+        self.color_enhance_factor = color_enhance_factor
+        self.diff_augment = tuple(diff_augment)
+        self.augment_seed = keras.random.SeedGenerator(seed + 1)
         self.adversarial_loss = adversarial_loss
         self.l1_weight = l1_weight
         self.real_label = 1.0 - label_smoothing
@@ -47,10 +60,18 @@ class ColorGAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
 
+    @property
+    def discriminators(self) -> list[keras.Model]:
+        """The PatchGAN, and the PixelGAN when there is one: one optimizer trains both."""
+        return [d for d in (self.discriminator, self.pixel_discriminator) if d is not None]
+
     def build_optimizers(self) -> None:
         """Create the optimizer slots now, so a checkpoint can be restored into them."""
         self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.d_optimizer.build(self._d_variables())
+
+    def _d_variables(self) -> list:
+        return [v for d in self.discriminators for v in d.trainable_variables]
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None) -> None:
         """Skip Keras' build-from-a-batch before fit(): both networks and their optimizers
@@ -75,34 +96,57 @@ class ColorGAN(keras.Model):
     def train_step(self, data):
         """One update of G and one of D; returns this step's losses (not epoch means)."""
         lightness, real_ab = data[0], data[1]  # (x, y), or (x, y, None) from train_on_batch
+        # D's view of the truth: optionally more vivid (L1 below still uses the real ab).
+        shown_ab = ops.clip(real_ab * self.color_enhance_factor, -1.0, 1.0)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            # Generate, then let D judge the true and the generated colours for the same L.
+            # Generate, then let each D judge the true and the generated colours for the same L.
             fake_ab = self.generator(lightness, training=True)
-            real_logits = self.discriminator([lightness, self._noisy(real_ab)], training=True)
-            fake_logits = self.discriminator([lightness, self._noisy(fake_ab)], training=True)
+            real_logits, fake_logits = self._judge(lightness, shown_ab, fake_ab)
             # G: fool D, and stay near the ground truth (L1 keeps colours plausible and stable).
-            g_adv = generator_adversarial_loss(fake_logits, self.adversarial_loss)
+            g_adv = sum(generator_adversarial_loss(f, self.adversarial_loss) for f in fake_logits)
             g_l1 = ops.mean(ops.abs(real_ab - fake_ab))
             g_total = self.l1_weight * g_l1 + (0.0 if self.pretraining else g_adv)
             # D: call real pairs real and generated pairs fake.
-            d_real, d_fake = discriminator_loss(
-                real_logits, fake_logits, self.adversarial_loss, self.real_label
-            )
+            d_losses = [
+                discriminator_loss(r, f, self.adversarial_loss, self.real_label)
+                for r, f in zip(real_logits, fake_logits, strict=True)
+            ]
+            d_real, d_fake = sum(r for r, _ in d_losses), sum(f for _, f in d_losses)
             d_total = d_real + d_fake
             g_scaled = self._scaled_for_gradients(g_total, self.g_optimizer)
             d_scaled = self._scaled_for_gradients(d_total, self.d_optimizer)
-        self._descend(self.g_optimizer, g_tape, g_scaled, self.generator)
+        self._descend(self.g_optimizer, g_tape, g_scaled, self.generator.trainable_variables)
         if not self.pretraining:
-            self._descend(self.d_optimizer, d_tape, d_scaled, self.discriminator)
-        # Patch accuracy: how often D is right about real and generated patches.
-        p_real = real_probability(real_logits, self.adversarial_loss)
-        p_fake = real_probability(fake_logits, self.adversarial_loss)
+            self._descend(self.d_optimizer, d_tape, d_scaled, self._d_variables())
+        # Patch accuracy of the PatchGAN: how often it is right about real and generated patches.
+        p_real = real_probability(real_logits[0], self.adversarial_loss)
+        p_fake = real_probability(fake_logits[0], self.adversarial_loss)
         accuracy = 0.5 * (
             ops.mean(ops.cast(p_real > 0.5, "float32"))
             + ops.mean(ops.cast(p_fake <= 0.5, "float32"))
         )
         values = (g_adv, g_l1, g_total, d_real, d_fake, accuracy)
         return _reducible(dict(zip(LOSS_NAMES, values, strict=True)))
+
+    def _judge(self, lightness, real_ab, fake_ab) -> tuple[list, list]:
+        """Each discriminator's logits for the real and the generated pairs.
+
+        Real and generated pairs go through D in separate batches (BatchNorm statistics per
+        kind, as in pix2pix); with DiffAugment both get the same kind of random geometry.
+        """
+        if self.diff_augment:
+            seeds = keras.random.randint((2, 2), 0, 2**30, seed=self.augment_seed, dtype="int32")
+            real_pair = diff_augment(lightness, real_ab, self.diff_augment, seeds[0])
+            fake_pair = diff_augment(lightness, fake_ab, self.diff_augment, seeds[1])
+        else:
+            real_pair, fake_pair = (lightness, real_ab), (lightness, fake_ab)
+        real_logits, fake_logits = [], []
+        for discriminator in self.discriminators:
+            real_light, real_colour = real_pair
+            fake_light, fake_colour = fake_pair
+            real_logits.append(discriminator([real_light, self._noisy(real_colour)], training=True))
+            fake_logits.append(discriminator([fake_light, self._noisy(fake_colour)], training=True))
+        return real_logits, fake_logits
 
     @staticmethod
     def _scaled_for_gradients(loss, optimizer: keras.Optimizer):
@@ -117,8 +161,7 @@ class ColorGAN(keras.Model):
         return optimizer.scale_loss(loss / replicas)
 
     @staticmethod
-    def _descend(optimizer: keras.Optimizer, tape, scaled_loss, model: keras.Model) -> None:
-        variables = model.trainable_variables
+    def _descend(optimizer: keras.Optimizer, tape, scaled_loss, variables: list) -> None:
         grads = tape.gradient(scaled_loss, variables)
         optimizer.apply_gradients(zip(grads, variables, strict=True))
 

@@ -103,3 +103,36 @@ def build_discriminator(image_size: int, params: DiscriminatorParams) -> keras.M
     x = layers.LeakyReLU(0.2)(x)  # (b, 8, 8, 256)
     logits = conv(1, 1, dtype="float32", name="patch_logits")(x)  # (b, 8, 8, 1)
     return keras.Model([lightness, ab], logits, name="discriminator")
+
+
+def build_pixel_discriminator(image_size: int, params: DiscriminatorParams) -> keras.Model:
+    """PixelGAN (pix2pix, section 4.4): 1x1 convolutions judge each pixel's (L, ab) alone.
+
+    It sees no shapes, only whether a colour is plausible for a lightness, so it pushes
+    against the grayish average that L1 favours without touching spatial detail.
+    """
+    lightness = keras.Input((image_size, image_size, 1), name="L")
+    ab = keras.Input((image_size, image_size, 2), name="ab")
+    x = layers.Concatenate()([lightness, ab])  # (b, 64, 64, 3)
+    x = layers.Conv2D(params.base_filters * 2, 1, kernel_initializer=init())(x)
+    x = layers.LeakyReLU(0.2)(x)  # (b, 64, 64, 64)
+    x = layers.Conv2D(params.base_filters * 4, 1, kernel_initializer=init(), use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.LeakyReLU(0.2)(x)  # (b, 64, 64, 128)
+    logits = layers.Conv2D(1, 1, kernel_initializer=init(), dtype="float32", name="pixel_logits")(
+        x
+    )  # (b, 64, 64, 1)
+    return keras.Model([lightness, ab], logits, name="pixel_discriminator")
+
+
+def with_chroma_gain(generator: keras.Model, gain: float) -> keras.Model:
+    """The generator with its ab multiplied by ``gain`` and clipped to [-1, 1].
+
+    Built from stock layers (clip(x, -1, 1) = ReLU(max 2)(x + 1) - 1), so the saved .keras
+    file loads anywhere without custom code, and every user of the model (evaluate, colorize,
+    the MLflow model) gets the gain.
+    """
+    x = layers.Rescaling(gain, offset=1.0, dtype="float32", name="chroma_gain")(generator.output)
+    x = layers.ReLU(max_value=2.0, dtype="float32")(x)
+    ab = layers.Rescaling(1.0, offset=-1.0, dtype="float32", name="ab_clipped")(x)
+    return keras.Model(generator.input, ab, name="generator")

@@ -12,9 +12,10 @@ import json
 import logging
 import math
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,21 +24,35 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import distribution, tracking
+from colorgan import distribution, selection, tracking
 from colorgan.checkpoints import CheckpointStore
-from colorgan.color import join_l_ab, scaled_lab_to_rgb
 from colorgan.config import Params, flatten
 from colorgan.data import count_examples, make_dataset
 from colorgan.errors import ColorganError
 from colorgan.gan import LOSS_NAMES, ColorGAN
-from colorgan.metrics import psnr
-from colorgan.models import build_discriminator, build_generator
+from colorgan.models import (
+    build_discriminator,
+    build_generator,
+    build_pixel_discriminator,
+    with_chroma_gain,
+)
 from colorgan.precision import needs_loss_scaling, training_numerics
 from colorgan.pyfunc import log_colorizer
 from colorgan.viz import comparison_grid
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 6  # validation photos in each epoch's sample grid
+MLFLOW_BATCH = 1000  # metrics per log_batch request: MLflow's limit
+MAX_VALIDATION_PHOTOS = 256  # scored every epoch: enough to rank epochs, cheap to score
+# Parameters that do not change what training computes: a checkpoint made under other
+# values of these is resumed, not thrown away.
+NOT_FINGERPRINTED = {
+    "distribution",
+    "log_every_steps",
+    "checkpoint_every_epochs",
+    "checkpoint_every_minutes",
+    "chroma_gain",
+}
 
 
 class NonFiniteLoss(ColorganError):
@@ -74,7 +89,7 @@ def fingerprint(params: Params) -> str:
         "seed": params.seed,
         "preprocess": params.preprocess.model_dump(),
         "model": params.model.model_dump(),
-        "train": params.train.model_dump(exclude={"distribution"}),
+        "train": params.train.model_dump(exclude=NOT_FINGERPRINTED),
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -83,13 +98,19 @@ def build_gan(params: Params, loss_scaling: bool = False) -> ColorGAN:
     """Both networks and their optimizers; ``loss_scaling`` wraps the optimizers for float16
     (ColorGAN._scaled_for_gradients scales the loss they unscale)."""
     size = params.preprocess.image_size
+    d_params = params.model.discriminator
     gan = ColorGAN(
         build_generator(size, params.model.generator),
-        build_discriminator(size, params.model.discriminator),
+        build_discriminator(size, d_params),
         adversarial_loss=params.train.adversarial_loss,
         l1_weight=params.train.l1_weight,
         label_smoothing=params.train.label_smoothing,
         seed=params.seed,
+        pixel_discriminator=build_pixel_discriminator(size, d_params)
+        if d_params.pixel_gan
+        else None,
+        color_enhance_factor=params.train.color_enhance_factor,
+        diff_augment=tuple(params.train.diff_augment),
     )
     train = params.train
     clip = {"clipnorm": train.grad_clip_norm} if train.grad_clip_norm else {}
@@ -112,32 +133,99 @@ class MlflowRun:
         self.run_id = run_id
         self._warned = False
 
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
+    def _safely(self, what: str, call: Callable[[Any], Any]) -> Any:
+        """``call(mlflow)``; a tracking failure is logged once and never ends the training."""
         if self.run_id is None:
-            return
+            return None
         import mlflow
 
         try:
-            getattr(mlflow, method)(*args, **kwargs)
+            return call(mlflow)
         except Exception as error:  # tracking must never cost a training its progress
             if not self._warned:
                 log.warning(
-                    "MLflow %s failed (%s); training goes on, losses stay in the CSV", method, error
+                    "MLflow %s failed (%s); training goes on, losses stay in the CSV", what, error
                 )
                 self._warned = True
+        return None
 
     def log_metrics(self, values: dict[str, float], step: int) -> None:
-        self._call("log_metrics", values, step=step)
+        self._safely("log_metrics", lambda mlflow: mlflow.log_metrics(values, step=step))
+
+    def log_steps(self, rows: list[tuple[int, dict[str, float]]]) -> None:
+        """Many steps' metrics in one request (one SQLite transaction, not one per value)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, v, now, step) for step, values in rows for key, v in values.items()]
+        for start in range(0, len(metrics), MLFLOW_BATCH):
+            batch = metrics[start : start + MLFLOW_BATCH]
+            self._safely(
+                "log_batch",
+                lambda mlflow, batch=batch: mlflow.MlflowClient().log_batch(
+                    self.run_id, metrics=batch
+                ),
+            )
+
+    def last_logged_step(self, key: str) -> int:
+        """The highest step of ``key`` in the run: where a resumed training's logging goes on."""
+        history = self._safely(
+            "get_metric_history",
+            lambda mlflow: mlflow.MlflowClient().get_metric_history(self.run_id, key),
+        )
+        return max((metric.step for metric in history or []), default=0)
+
+    def set_tags(self, tags: dict[str, object]) -> None:
+        self._safely("set_tags", lambda mlflow: mlflow.set_tags(tags))
 
     def log_image(self, image: np.ndarray, key: str, step: int) -> None:
-        self._call("log_image", image, key=key, step=step)
+        self._safely("log_image", lambda mlflow: mlflow.log_image(image, key=key, step=step))
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self._call("log_artifact", str(path), artifact_path=artifact_path)
+        self._safely("log_artifact", lambda mlflow: mlflow.log_artifact(str(path), artifact_path))
+
+
+@dataclass
+class CheckpointSchedule:
+    """Checkpoint every ``every_epochs`` epochs, at the last epoch, and at the first epoch end
+    ``every_minutes`` after the previous checkpoint (0 = no time rule)."""
+
+    every_epochs: int
+    every_minutes: float
+    last_epoch: int
+    previous: float = field(default_factory=time.monotonic)
+
+    def due(self, epoch: int) -> bool:
+        minutes = (time.monotonic() - self.previous) / 60
+        return (
+            epoch % self.every_epochs == 0
+            or epoch == self.last_epoch
+            or (self.every_minutes > 0 and minutes >= self.every_minutes)
+        )
+
+    def done(self) -> None:
+        self.previous = time.monotonic()
+
+
+@dataclass
+class EpochSelection:
+    """Keeps the epoch a validation criterion ranks highest (``train.select_epoch``)."""
+
+    criterion: str
+    margin_db: float
+
+    def better(self, scores: dict[str, float], best: dict[str, Any] | None) -> bool:
+        if self.criterion == "last" or best is None:
+            return True
+        key = selection.ranking_key(self.criterion, self.margin_db)
+        return key(scores) > key(best["scores"])
 
 
 class TrainingMonitor(keras.callbacks.Callback):
-    """Per-step losses to MLflow and the loss CSV; samples, checkpoint and checks per epoch."""
+    """Per step: the non-finite guard and the loss history. Per epoch: validation scores, the
+    sample grid, model selection and (on schedule) the checkpoint. MLflow receives the steps
+    a checkpoint covers, right after it is written, so a killed and resumed training logs
+    each step once: the steps after the last checkpoint are redone, never logged twice."""
 
     def __init__(
         self,
@@ -146,13 +234,19 @@ class TrainingMonitor(keras.callbacks.Callback):
         state: dict[str, Any],
         history: list[dict[str, float]],
         log_every: int,
-        samples: tuple[np.ndarray, np.ndarray],
+        validation: selection.ValidationSet,
         noise_schedule: Callable[[int], float],
+        schedule: CheckpointSchedule | None = None,
+        select: EpochSelection | None = None,
     ) -> None:
         super().__init__()
         self.run, self.store, self.state = run, store, state
-        self.history, self.log_every, self.samples = history, log_every, samples
+        self.history, self.log_every, self.validation = history, log_every, validation
         self.noise_schedule = noise_schedule
+        self.schedule = schedule or CheckpointSchedule(1, 0.0, 0)
+        self.select = select or EpochSelection("last", 0.0)
+        self.logged_step = run.last_logged_step("g_l1")
+        self.epoch_scores: dict[int, dict[str, float]] = {}
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.model.noise_std.assign(self.noise_schedule(epoch))
@@ -169,27 +263,65 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.history.append(
             {"step": self.state["step"], "epoch": self.state["epoch"] + 1, **values}
         )
-        if self.state["step"] % self.log_every == 0:
-            self.run.log_metrics(values, step=self.state["step"])
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.state["epoch"] = epoch + 1
-        if logs and "val_g_l1" in logs:
-            self.state["val_g_l1"] = float(np.mean(logs["val_g_l1"]))
-            self.run.log_metrics({"val_g_l1": self.state["val_g_l1"]}, step=self.state["step"])
-        lightness, real_ab = self.samples
-        fake_ab = self.model.generator(lightness, training=False).numpy()
-        truth = scaled_lab_to_rgb(join_l_ab(lightness, real_ab))
-        output = scaled_lab_to_rgb(join_l_ab(lightness, fake_ab))
-        self.state["val_psnr"] = float(
-            np.mean([psnr(t, o) for t, o in zip(truth, output, strict=True)])
-        )
-        self.run.log_metrics({"val_psnr": self.state["val_psnr"]}, step=self.state["step"])
+        fake_ab = predict_ab(self.model.generator, self.validation.lightness)
+        scores = selection.score(self.validation, fake_ab)
+        self.state["scores"] = scores
+        self.epoch_scores[self.state["step"]] = scores
+        if self.select.better(scores, self.state.get("best")):
+            self.state["best"] = {"epoch": self.state["epoch"], "scores": scores}
+            if self.select.criterion != "last":
+                self.store.save_best(self.model)
         grid = comparison_grid(
-            lightness[:SAMPLE_ROWS], fake_ab[:SAMPLE_ROWS], real_ab[:SAMPLE_ROWS]
+            self.validation.lightness[:SAMPLE_ROWS],
+            fake_ab[:SAMPLE_ROWS],
+            self.validation.ab[:SAMPLE_ROWS],
         )
         self.run.log_image(grid, key="samples", step=self.state["epoch"])
-        self.store.save(self.model, {**self.state, "history": self.history})
+        if self.schedule.due(self.state["epoch"]):
+            self.store.save(self.model, {**self.state, "history": self.history})
+            self.schedule.done()
+            self.flush()
+
+    def flush(self) -> None:
+        """Send MLflow every step and epoch score not sent yet (all covered by a checkpoint)."""
+        rows = [
+            (row["step"], {name: row[name] for name in LOSS_NAMES})
+            for row in self.history
+            if row["step"] > self.logged_step and row["step"] % self.log_every == 0
+        ]
+        rows += [(step, scores) for step, scores in self.epoch_scores.items()]
+        self.run.log_steps(rows)
+        self.logged_step = self.state["step"]
+        self.epoch_scores.clear()
+
+
+def predict_ab(generator: keras.Model, lightness: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """The generator's ab for many photos, in inference mode, a batch at a time."""
+    return np.concatenate(
+        [
+            np.asarray(generator(lightness[start : start + batch_size], training=False))
+            for start in range(0, len(lightness), batch_size)
+        ]
+    )
+
+
+def load_validation(split_dir: Path, batch_size: int, seed: int) -> selection.ValidationSet:
+    """The first MAX_VALIDATION_PHOTOS validation examples as arrays (the same on every
+    worker: validation is not sharded)."""
+    dataset = make_dataset(split_dir, batch_size, training=False, seed=seed)
+    lightness, ab = [], []
+    for batch_l, batch_ab in dataset:
+        lightness.append(batch_l.numpy())
+        ab.append(batch_ab.numpy())
+        if sum(map(len, lightness)) >= MAX_VALIDATION_PHOTOS:
+            break
+    return selection.ValidationSet(
+        np.concatenate(lightness)[:MAX_VALIDATION_PHOTOS],
+        np.concatenate(ab)[:MAX_VALIDATION_PHOTOS],
+    )
 
 
 @contextmanager
@@ -282,17 +414,12 @@ def _train(
     train_data = make_dataset(
         paths.prepared / "train", cfg.batch_size, training=True, seed=params.seed
     )
-    val_data = make_dataset(
-        paths.prepared / "val", cfg.batch_size, training=False, seed=params.seed
-    )
     # Repeat and count steps, so every epoch has the same length however the shards divide.
     train_data = distribution.shard_by_example(train_data.repeat())
-    val_data = distribution.shard_by_example(val_data)
     steps = cfg.steps_per_epoch or math.ceil(
         count_examples(paths.prepared / "train") / cfg.batch_size
     )
-    lightness, real_ab = next(iter(val_data.take(1)))
-    samples = (lightness.numpy(), real_ab.numpy())  # val PSNR on these; the grid on a few
+    validation = load_validation(paths.prepared / "val", cfg.batch_size, params.seed)
 
     with strategy.scope():  # variables made here are mirrored on every replica
         gan = build_gan(params, loss_scaling)
@@ -317,36 +444,41 @@ def _train(
     tracked = params.tracking.enabled and chief
     with mlflow_run(params, state["run_id"], root, tracked) as run:
         state["run_id"] = run.run_id
-        if state["epoch"] < cfg.epochs:
-            monitor = TrainingMonitor(
-                run,
-                store,
-                state,
-                history,
-                cfg.log_every_steps,
-                samples,
-                partial(instance_noise, cfg.instance_noise, cfg.epochs),
+        monitor = TrainingMonitor(
+            run,
+            store,
+            state,
+            history,
+            cfg.log_every_steps,
+            validation,
+            partial(instance_noise, cfg.instance_noise, cfg.epochs),
+            CheckpointSchedule(
+                cfg.checkpoint_every_epochs, cfg.checkpoint_every_minutes, cfg.epochs
+            ),
+            EpochSelection(cfg.select_epoch, cfg.select_margin_db),
+        )
+        # Pre-training (G on L1 alone) first, then adversarial: one fit() per phase.
+        for pretraining, last_epoch in ((True, cfg.pretrain_epochs), (False, cfg.epochs)):
+            if state["epoch"] >= last_epoch:
+                continue
+            gan.set_phase(pretraining)
+            gan.fit(
+                train_data,
+                epochs=last_epoch,
+                initial_epoch=state["epoch"],
+                steps_per_epoch=steps,
+                shuffle=False,  # make_dataset shuffles; Keras cannot shuffle a tf.data stream
+                callbacks=[monitor],
+                verbose=1 if sys.stdout.isatty() else 2,  # a bar on a terminal, lines in logs
             )
-            # Pre-training (G on L1 alone) first, then adversarial: one fit() per phase.
-            for pretraining, last_epoch in ((True, cfg.pretrain_epochs), (False, cfg.epochs)):
-                if state["epoch"] >= last_epoch:
-                    continue
-                gan.set_phase(pretraining)
-                gan.fit(
-                    train_data,
-                    epochs=last_epoch,
-                    initial_epoch=state["epoch"],
-                    steps_per_epoch=steps,
-                    validation_data=val_data,
-                    shuffle=False,  # make_dataset shuffles; Keras cannot shuffle a tf.data stream
-                    callbacks=[monitor],
-                    verbose=1 if sys.stdout.isatty() else 2,  # a bar on a terminal, lines in logs
-                )
-        metrics = _summarize(history, state)
+        monitor.flush()  # a resumed run that had finished: what the kill kept from MLflow
+        generator, kept = _kept_generator(gan, store, state, params, validation)
+        metrics = _summarize(history, state, kept)
         if not chief:
             return metrics
-        _write_outputs(gan, paths, history, metrics)
+        _write_outputs(generator, gan, paths, history, metrics)
         run.log_metrics({f"final_{k}": v for k, v in metrics.items()}, step=state["step"])
+        run.set_tags({"selected_epoch": kept["epoch"], "selection": kept["reason"]})
         for path in (paths.metrics, paths.losses):
             run.log_artifact(path, "reports")
         if run.run_id is not None:
@@ -360,25 +492,68 @@ def _train(
     return metrics
 
 
-def _summarize(history: list[dict[str, float]], state: dict[str, Any]) -> dict[str, float]:
+def _kept_generator(
+    gan: ColorGAN,
+    store: CheckpointStore,
+    state: dict[str, Any],
+    params: Params,
+    validation: selection.ValidationSet,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """The generator to ship: the epoch ``train.select_epoch`` keeps, with the chroma gain
+    ``train.chroma_gain`` fits; and what was kept and why, with its validation scores."""
+    cfg = params.train
+    best = state.get("best") or {  # a checkpoint from before model selection existed
+        "epoch": state["epoch"],
+        "scores": selection.score(validation, predict_ab(gan.generator, validation.lightness)),
+    }
+    if cfg.select_epoch != "last" and best["epoch"] != state["epoch"]:
+        gan.generator.load_weights(store.best_generator)
+    kept = {
+        "epoch": best["epoch"],
+        "reason": selection.reason(cfg.select_epoch, cfg.select_margin_db, best["scores"]),
+        "chroma_gain": 1.0,
+        "scores": best["scores"],
+    }
+    if cfg.chroma_gain == "off":
+        return gan.generator, kept
+    fake_ab = predict_ab(gan.generator, validation.lightness)
+    gain = selection.fit_chroma_gain(validation, fake_ab, cfg.select_margin_db)
+    generator = with_chroma_gain(gan.generator, gain)
+    kept["chroma_gain"] = gain
+    kept["scores"] = selection.score(validation, predict_ab(generator, validation.lightness))
+    log.info("chroma gain %.2f fitted on %d validation photos", gain, len(fake_ab))
+    return generator, kept
+
+
+def _summarize(
+    history: list[dict[str, float]], state: dict[str, Any], kept: dict[str, Any]
+) -> dict[str, float]:
+    """train.json: the last epoch's mean losses, the kept epoch and its validation scores."""
     last_epoch = [row for row in history if row["epoch"] == state["epoch"]] or history[-1:]
-    metrics = (
+    metrics: dict[str, Any] = (
         {name: round(float(np.mean([row[name] for row in last_epoch])), 5) for name in LOSS_NAMES}
         if last_epoch
         else {}
     )
-    metrics.update(epochs=state["epoch"], steps=state["step"])
-    for key in ("val_g_l1", "val_psnr"):
-        if key in state:
-            metrics[key] = round(state[key], 5)
+    metrics.update(
+        epochs=state["epoch"],
+        steps=state["step"],
+        selected_epoch=kept["epoch"],
+        chroma_gain=kept["chroma_gain"],
+    )
+    metrics.update({key: round(value, 5) for key, value in kept["scores"].items()})
     return metrics
 
 
 def _write_outputs(
-    gan: ColorGAN, paths: TrainPaths, history: list[dict[str, float]], metrics: dict[str, float]
+    generator: keras.Model,
+    gan: ColorGAN,
+    paths: TrainPaths,
+    history: list[dict[str, float]],
+    metrics: dict[str, float],
 ) -> None:
     paths.models.mkdir(parents=True, exist_ok=True)
-    gan.generator.save(paths.models / "generator.keras")
+    generator.save(paths.models / "generator.keras")
     gan.discriminator.save(paths.models / "discriminator.keras")
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(metrics, indent=2) + "\n")

@@ -1,0 +1,112 @@
+"""Which epoch to keep, and how much to saturate it: both decided on the validation split.
+
+A GAN's colours do not improve monotonically: the useful adversarial window can be short
+(DeOldify's "inflection point"), so the last epoch is not always the one to ship. Each
+epoch is scored on the validation photos; a criterion (``train.select_epoch``) names the
+epoch to keep. After training, an optional chroma gain is fitted on the same photos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from colorgan.color import join_l_ab, scaled_lab_to_rgb, unscale_lab
+from colorgan.metrics import ciede2000, colorfulness, psnr
+
+GAINS = np.round(np.arange(0.5, 3.01, 0.05), 2)  # candidate chroma gains, finest step 0.05
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    """The validation photos as arrays: L (n, s, s, 1) and ab (n, s, s, 2), scaled."""
+
+    lightness: np.ndarray
+    ab: np.ndarray
+
+    def truth_rgb(self) -> np.ndarray:
+        return scaled_lab_to_rgb(join_l_ab(self.lightness, self.ab))
+
+
+def score(validation: ValidationSet, fake_ab: np.ndarray) -> dict[str, float]:
+    """Validation metrics of generated ab: PSNR against gray's, colourfulness, CIEDE2000.
+
+    Colourfulness is the ratio of the means over the photos (a mean of ratios would be
+    dominated by the few nearly gray photos).
+    """
+    truth = validation.truth_rgb()
+    output = scaled_lab_to_rgb(join_l_ab(validation.lightness, fake_ab))
+    gray = scaled_lab_to_rgb(join_l_ab(validation.lightness, np.zeros_like(fake_ab)))
+    real_lab = unscale_lab(join_l_ab(validation.lightness, validation.ab))
+    fake_lab = unscale_lab(join_l_ab(validation.lightness, fake_ab))
+    truth_colour = np.mean([colorfulness(image) for image in truth])
+    return {
+        "val_psnr": float(np.mean([psnr(t, o) for t, o in zip(truth, output, strict=True)])),
+        "val_gray_psnr": float(np.mean([psnr(t, g) for t, g in zip(truth, gray, strict=True)])),
+        "val_colorfulness_ratio": float(
+            np.mean([colorfulness(image) for image in output]) / max(truth_colour, 1e-6)
+        ),
+        "val_ciede2000": ciede2000(real_lab, fake_lab),
+        "val_l1": float(np.mean(np.abs(validation.ab - fake_ab))),
+    }
+
+
+def beats_gray(scores: dict[str, float], margin_db: float) -> bool:
+    return scores["val_psnr"] > scores["val_gray_psnr"] + margin_db
+
+
+def ranking_key(criterion: str, margin_db: float) -> Callable[[dict[str, float]], tuple]:
+    """Larger is better. ``colourful_above_gray`` ranks every epoch that beats gray above
+    every one that does not; among those that do, the most colourful wins; among those
+    that do not, the most accurate (so a run that never beats gray keeps its best PSNR)."""
+    if criterion == "val_psnr":
+        return lambda s: (s["val_psnr"],)
+    if criterion == "val_ciede2000":
+        return lambda s: (-s["val_ciede2000"],)
+    if criterion == "colourful_above_gray":
+        return lambda s: (
+            (1, s["val_colorfulness_ratio"]) if beats_gray(s, margin_db) else (0, s["val_psnr"])
+        )
+    raise ValueError(f"no ranking for criterion {criterion!r}")
+
+
+def reason(criterion: str, margin_db: float, scores: dict[str, float]) -> str:
+    """Why the kept epoch was kept, in words for the MLflow run and train.json's reader."""
+    if criterion == "last":
+        return "the last epoch (train.select_epoch: last)"
+    if criterion == "val_psnr":
+        return f"highest validation PSNR ({scores['val_psnr']:.2f} dB)"
+    if criterion == "val_ciede2000":
+        return f"lowest validation CIEDE2000 ({scores['val_ciede2000']:.2f})"
+    if beats_gray(scores, margin_db):
+        return (
+            f"most colourful epoch (colourfulness {scores['val_colorfulness_ratio']:.0%} of "
+            f"the truth's) whose validation PSNR {scores['val_psnr']:.2f} dB beats gray's "
+            f"{scores['val_gray_psnr']:.2f} dB by more than {margin_db:g} dB"
+        )
+    return (
+        f"no epoch beat gray's validation PSNR by {margin_db:g} dB: kept the highest "
+        f"validation PSNR ({scores['val_psnr']:.2f} dB vs gray {scores['val_gray_psnr']:.2f})"
+    )
+
+
+def fit_chroma_gain(validation: ValidationSet, fake_ab: np.ndarray, margin_db: float) -> float:
+    """The largest gain on ab whose validation PSNR stays ``margin_db`` above gray's and
+    whose colourfulness stays within the truth's.
+
+    PSNR as a function of a gain s is unimodal (the MSE of s*h is a parabola in s before
+    clipping), so gains above the most accurate one trade accuracy for colour; this takes
+    as much colour as the margin allows, but never more than the photos have. When even the
+    most accurate gain does not clear the margin, that gain is returned (possibly below 1:
+    less of a colour that is mostly wrong).
+    """
+    scores = [score(validation, np.clip(gain * fake_ab, -1.0, 1.0)) for gain in GAINS]
+    psnrs = np.array([s["val_psnr"] for s in scores])
+    allowed = np.array(
+        [beats_gray(s, margin_db) and s["val_colorfulness_ratio"] <= 1.0 for s in scores]
+    )
+    if allowed.any():
+        return float(GAINS[allowed].max())
+    return float(GAINS[int(np.argmax(psnrs))])
