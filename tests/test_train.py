@@ -3,6 +3,7 @@
 import json
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,9 +17,14 @@ from keras import ops
 from colorgan.checkpoints import CheckpointStore
 from colorgan.config import parse_params
 from colorgan.losses import discriminator_loss
+from colorgan.selection import ValidationSet
 from colorgan.train import MlflowRun, NonFiniteLoss, TrainingMonitor, build_gan, instance_noise
 from tests.conftest import TINY_PARAMS, deep_update, dvc_env, run
 from tests.test_gan import _batch
+
+
+def _no_noise(epoch):
+    return 0.0
 
 
 def _gan(**train):
@@ -83,7 +89,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path
     saved = store.save(gan, {"epoch": 1, "step": 3})
     before = {p.name: p.read_bytes() for p in saved.iterdir()}
     monitor = TrainingMonitor(
-        MlflowRun(None), store, {"epoch": 1, "step": 3}, [], 1, _batch(), lambda epoch: 0.0
+        MlflowRun(None), store, {"epoch": 1, "step": 3}, [], 1, ValidationSet(*_batch()), _no_noise
     )
     logs = {
         "g_adv": 0.7,
@@ -128,6 +134,12 @@ def test_a_killed_training_resumes_from_its_last_checkpoint_in_the_same_mlflow_r
     assert losses["step"].tolist() == list(range(1, 8 * 3 + 1))  # no gap, no repeat
     run_id = json.loads((project / "models/run.json").read_text())["run_id"]
     assert run_id == killed_at["run_id"]
+    # MLflow got each step once: the steps redone after the kill were never sent twice.
+    with sqlite3.connect(project / "mlflow.db") as db:
+        logged = db.execute(
+            "select step from metrics where run_uuid=? and key='g_l1' order by step", (run_id,)
+        ).fetchall()
+    assert [step for (step,) in logged] == list(range(1, 8 * 3 + 1))
 
 
 def test_deterministic_runs_with_one_seed_give_identical_losses(make_project):
