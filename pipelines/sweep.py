@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import yaml
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import wait
@@ -32,6 +33,9 @@ class SweepSpec(BaseModel):
     grid: dict[str, list[orch.ParamValue]] = Field(default_factory=dict)
     metric: str = "psnr"
     higher_is_better: bool = True
+    show: list[str] = Field(
+        default_factory=list, description="more metrics shown in the table beside `metric`"
+    )
     jobs: int = Field(
         1,
         ge=1,
@@ -117,13 +121,15 @@ def sweep(spec: SweepSpec, project: str = ".") -> list[dict[str, object]]:
     else:
         names = run_experiments(root, spec)
     results = orch.experiment_metrics(root, names)
-    table = orch.rank(results, spec.metric, spec.higher_is_better)
+    table = orch.rank(results, spec.metric, spec.higher_is_better, spec.show)
     settings = dict(zip(names, runs, strict=True))
     for row in table:
         row["params"] = settings.get(str(row["experiment"]), {})
     create_markdown_artifact(
         key="colorgan-sweep",
-        markdown=orch.markdown_table(table, ["rank", "experiment", spec.metric, "params"]),
+        markdown=orch.markdown_table(
+            table, ["rank", "experiment", spec.metric, *spec.show, "params"]
+        ),
         description=f"Experiments ranked by {spec.metric}",
     )
     return table
@@ -133,15 +139,32 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", default=".")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2")
+    parser.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="KEY=V;KEY=V",
+        help="one explicit parameter set (values read as YAML); repeat for more",
+    )
     parser.add_argument("--metric", default="psnr")
+    parser.add_argument("--show", action="append", default=[], metavar="METRIC")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--runner", choices=["dvc-queue", "dask"], default="dvc-queue")
     parser.add_argument("--dask-address", metavar="tcp://HOST:PORT")
     args = parser.parse_args(argv)
     axes = {k: v.split(",") for k, v in (item.split("=", 1) for item in args.grid)}
+    runs = [
+        {
+            key: yaml.safe_load(value)
+            for key, value in (part.split("=", 1) for part in item.split(";"))
+        }
+        for item in args.run
+    ]
     spec = SweepSpec(
+        runs=runs,
         grid=axes,
         metric=args.metric,
+        show=args.show,
         jobs=args.jobs,
         runner=args.runner,
         dask_address=args.dask_address,

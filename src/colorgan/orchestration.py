@@ -26,7 +26,7 @@ from colorgan.tracking import flatten_numbers
 STAGES = ("ingest", "preprocess", "train", "evaluate")
 # DVC's own words when another process holds the repository lock: worth a retry.
 TRANSIENT_PATTERNS = ("Unable to acquire lock", "is locked by", "lock file")
-ParamValue = str | int | float | bool
+ParamValue = str | int | float | bool | list[str | int | float]
 
 
 class StageFailedError(ColorganError):
@@ -91,7 +91,8 @@ def set_param_args(overrides: Mapping[str, ParamValue]) -> list[str]:
     """['-S', 'train.epochs=3', ...] for `dvc exp run`."""
     args: list[str] = []
     for key, value in overrides.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
+        # true / ["translation", "cutout"]: JSON that DVC's YAML reading takes as it is
+        text = json.dumps(value) if isinstance(value, bool | list) else str(value)
         args += ["--set-param", f"{key}={text}"]
     return args
 
@@ -217,16 +218,21 @@ def markdown_table(rows: list[dict[str, object]], columns: list[str]) -> str:
 
 
 def rank(
-    results: dict[str, dict[str, float]], metric: str, higher_is_better: bool = True
+    results: dict[str, dict[str, float]],
+    metric: str,
+    higher_is_better: bool = True,
+    also: Iterable[str] = (),
 ) -> list[dict[str, object]]:
-    """One row per experiment, best first; experiments without the metric go last."""
+    """One row per experiment, best first; experiments without the metric go last. ``also``:
+    more metrics shown beside it (e.g. gray_psnr next to psnr)."""
     missing = float("-inf") if higher_is_better else float("inf")
     ordered = sorted(
         results.items(),
         key=lambda item: item[1].get(metric, missing),
         reverse=higher_is_better,
     )
+    shown = [metric, *(name for name in also if name != metric)]
     return [
-        {"rank": place, "experiment": name, metric: values.get(metric, "n/a")}
+        {"rank": place, "experiment": name, **{m: values.get(m, "n/a") for m in shown}}
         for place, (name, values) in enumerate(ordered, start=1)
     ]
