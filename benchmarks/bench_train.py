@@ -1,24 +1,39 @@
-"""Training-step throughput: colorgan's compiled step against the TF pix2pix tutorial's way.
+"""Training-step throughput: colorgan's compiled step against the TF pix2pix tutorial's way,
+and the whole training loop against its own step.
 
-    python benchmarks/bench_train.py [--sizes 64 128] [--steps 10]
+    python benchmarks/bench_train.py [--sizes 64 128] [--steps 10] [--loop-epochs 6]
 
 For the default model (params.yaml defaults) at each size: images/s of the compiled
 train step (ColorGAN.train_on_batch, one tf.function) in float32 and in mixed bfloat16; the
 same architecture trained the way the tutorial writes it (eager GradientTape loop); the
 achieved FLOP/s against this machine's measured matrix-multiply peak.
+
+The loop (``--loop-epochs``, at params.yaml's image size and batch, float32): the train
+stage's own code (`train()`: fit with its callbacks, the real input pipeline on the bundled
+sample, MLflow tracking into a SQLite store, validation, checkpoints) run twice in fresh
+processes, once with 1 + 1 epochs and once with 1 + 1 + N; the difference is the cost of N
+epochs without start-up, tracing and the final model logging. Printed: its images/s against
+the bare compiled step, the kernel's share of its CPU time and its page faults per step,
+with glibc's malloc tuned as the train stage tunes it (colorgan.allocator) and untuned.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
 import tensorflow as tf
+import yaml
 from keras import layers
 
 from colorgan.config import parse_params
@@ -26,6 +41,17 @@ from colorgan.precision import training_numerics
 from colorgan.train import build_gan
 
 BATCH = 16
+ROOT = Path(__file__).resolve().parents[1]
+# The train stage, with or without the allocator tuning, in a child process of its own.
+TRAIN_CHILD = """
+import sys
+from colorgan.allocator import keep_freed_memory
+from colorgan.config import load_params
+if sys.argv[1] == "tuned":
+    keep_freed_memory()
+from colorgan.train import TrainPaths, train
+train(load_params(), TrainPaths.default())
+"""
 
 
 def conv_flops(model: keras.Model) -> float:
@@ -105,11 +131,98 @@ def compiled_step_rate(gan, lightness, real_ab, steps: int) -> float:
     return BATCH * steps / (time.perf_counter() - started)
 
 
+def _stage_env(project: Path) -> dict[str, str]:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src")])
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def prepare_sample(project: Path, epochs: int) -> dict:
+    """A scratch project with params.yaml's defaults (float32, 1 pre-training epoch) and the
+    bundled sample ingested and preprocessed by the stages themselves."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"].update(precision="float32", pretrain_epochs=1, epochs=epochs)
+    params["tracking"]["uri"] = f"sqlite:///{project}/mlflow.db"
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("ingest", "preprocess"):
+        subprocess.run(
+            [sys.executable, "-m", f"stages.{stage}"],
+            cwd=project,
+            env=_stage_env(project),
+            check=True,
+            capture_output=True,
+        )
+    return params
+
+
+def timed_training(project: Path, params: dict, epochs: int, tuned: bool) -> dict[str, float]:
+    """Wall time and CPU use of one fresh training process of ``epochs`` epochs."""
+    params["train"]["epochs"] = epochs
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    for output in ("models", "metrics", "plots"):
+        subprocess.run(["rm", "-rf", str(project / output)], check=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", TRAIN_CHILD, "tuned" if tuned else "untuned"],
+        cwd=project,
+        env=_stage_env(project),
+        check=True,
+        capture_output=True,
+    )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "wall": wall,
+        "user": after.ru_utime - before.ru_utime,
+        "sys": after.ru_stime - before.ru_stime,
+        "faults": after.ru_minflt - before.ru_minflt,
+    }
+
+
+def loop_benchmark(extra_epochs: int) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        project = Path(scratch)
+        params = prepare_sample(project, 2)
+        size, batch = params["preprocess"]["image_size"], params["train"]["batch_size"]
+        steps = params["train"]["steps_per_epoch"]
+        rng = np.random.default_rng(0)
+        with training_numerics("float32", deterministic=False, image_size=size):
+            gan = build_gan(parse_params(params | {"tracking": {"enabled": False}}))
+            lightness = tf.constant(rng.uniform(-1, 1, (batch, size, size, 1)), tf.float32)
+            real_ab = tf.constant(rng.uniform(-0.3, 0.3, (batch, size, size, 2)), tf.float32)
+            gan.set_phase(pretraining=False)
+            bare = compiled_step_rate(gan, lightness, real_ab, 10) * batch / BATCH
+        print(
+            f"\ntraining loop at {size} px, batch {batch}, {steps} steps per epoch, float32; "
+            f"bare compiled adversarial step {bare:.1f} img/s"
+        )
+        for tuned in (True, False):
+            short = timed_training(project, params, 2, tuned)
+            long = timed_training(project, params, 2 + extra_epochs, tuned)
+            delta = {key: long[key] - short[key] for key in long}
+            images = extra_epochs * steps * batch
+            rate = images / delta["wall"]
+            kernel = delta["sys"] / (delta["sys"] + delta["user"])
+            print(
+                f"  loop, malloc {'tuned  ' if tuned else 'untuned'} {rate:7.1f} img/s = "
+                f"{rate / bare:.0%} of the bare step; kernel {kernel:.0%} of CPU time; "
+                f"{delta['faults'] / (extra_epochs * steps):,.0f} page faults per step"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--loop-epochs", type=int, default=6, help="0: skip the loop")
+    parser.add_argument("--loop-only", action="store_true")
     args = parser.parse_args()
+    if args.loop_epochs:
+        loop_benchmark(args.loop_epochs)
+    if args.loop_only:
+        return
     peaks = {"float32": matmul_peak(tf.float32), "mixed_bfloat16": matmul_peak(tf.bfloat16)}
     print(
         f"matmul peak: float32 {peaks['float32'] / 1e9:.0f} GFLOP/s, "
