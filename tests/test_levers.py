@@ -9,6 +9,12 @@ import pytest
 import tensorflow as tf
 
 from colorgan.augment import cutout, diff_augment, translate
+from colorgan.colour_classes import (
+    bin_centres,
+    empirical_prior,
+    rebalancing_weights,
+    soft_encode,
+)
 from colorgan.config import parse_params
 from colorgan.losses import discriminator_loss
 from colorgan.models import build_pixel_discriminator, with_chroma_gain
@@ -195,3 +201,41 @@ def test_training_keeps_the_epoch_the_criterion_names_and_says_so(make_project):
     assert kept.get_layer("chroma_gain").scale == pytest.approx(metrics["chroma_gain"])
     checkpoints = sorted(p.name for p in (project / "models/checkpoints").iterdir())
     assert checkpoints == ["best", "epoch-00002", "epoch-00004"]  # every 2nd epoch
+
+
+def test_colour_classes_cover_the_gamut_and_rebalancing_favours_rare_colours():
+    centres = bin_centres()
+    assert 200 < len(centres) < 330  # Zhang et al. count 313 cells of side 10
+    assert np.abs(centres).max() <= 1.0
+    # Soft targets: 5 cells, nearest weighted most, summing to 1.
+    ab = np.array([[0.3, -0.2]], dtype=np.float32)
+    target = np.asarray(soft_encode(ab, centres))[0]
+    assert np.count_nonzero(target) == 5 and target.sum() == pytest.approx(1.0)
+    assert np.argmax(target) == np.argmin(((centres - ab) ** 2).sum(-1))
+    # Mostly gray photos: gray cells are common, saturated ones rare and weighted up.
+    rng = np.random.default_rng(0)
+    pixels = np.concatenate([rng.normal(0, 0.02, (900, 2)), rng.normal(0.4, 0.02, (100, 2))])
+    prior = empirical_prior(pixels.astype(np.float32), centres)
+    weights = rebalancing_weights(prior)
+    gray_cell = np.argmin((centres**2).sum(-1))
+    vivid_cell = np.argmin(((centres - 0.4) ** 2).sum(-1))
+    assert prior[gray_cell] > prior[vivid_cell]
+    assert weights[vivid_cell] > weights[gray_cell]
+    assert np.sum(prior * weights) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_a_class_predicting_generator_decodes_the_annealed_mean_and_learns_from_classes():
+    gan = _gan(model={"generator": {"color_classes": True, "class_temperature": 0.38}})
+    generator = gan.generator
+    lightness, real_ab = _batch()
+    logits = keras.Model(generator.input, generator.get_layer("ab_logits").output)(lightness)
+    probabilities = np.asarray(keras.ops.softmax(np.asarray(logits) / 0.38, axis=-1))
+    np.testing.assert_allclose(
+        np.asarray(generator(lightness)), probabilities @ bin_centres(), atol=1e-5
+    )
+    gan.set_phase(pretraining=True)
+    first = gan.train_on_batch(lightness, real_ab, return_dict=True)
+    for _ in range(10):
+        last = gan.train_on_batch(lightness, real_ab, return_dict=True)
+    assert first["g_class"] > 0 and last["g_class"] < first["g_class"]
+    assert _gan().train_on_batch(lightness, real_ab, return_dict=True)["g_class"] == 0

@@ -95,6 +95,14 @@ class GeneratorParams(Section):
     max_filters: PositiveInt = 256
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
     norm: Literal["batch", "instance", "none"] = "batch"
+    color_classes: bool = Field(
+        False,
+        description="predict a distribution over quantized ab cells, trained with class "
+        "rebalancing and decoded by the annealed mean (Zhang et al. 2016), not ab directly",
+    )
+    class_temperature: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.38, description="annealed-mean temperature: 1 = the mean, lower = more saturated"
+    )
 
 
 class DiscriminatorParams(Section):
@@ -152,6 +160,10 @@ class TrainParams(Section):
         False, description="deterministic TensorFlow ops: same seed, same losses (slower)"
     )
     log_every_steps: PositiveInt = 1
+    class_weight: Annotated[float, Field(ge=0.0)] = Field(
+        1.0,
+        description="weight of the rebalanced colour-class loss (model.generator.color_classes)",
+    )
     color_enhance_factor: Annotated[float, Field(ge=1.0, le=2.0)] = Field(
         1.0,
         description="D sees the real ab times this (clipped): a target slightly more vivid "

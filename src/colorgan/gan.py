@@ -7,9 +7,11 @@ import tensorflow as tf
 from keras import ops
 
 from colorgan.augment import diff_augment
+from colorgan.colour_classes import bin_centres, rebalanced_cross_entropy
 from colorgan.losses import discriminator_loss, generator_adversarial_loss, real_probability
 
-LOSS_NAMES = ("g_adv", "g_l1", "g_total", "d_real", "d_fake", "d_accuracy")
+LOSS_NAMES = ("g_adv", "g_l1", "g_class", "g_total", "d_real", "d_fake", "d_accuracy")
+CLASS_LOGITS = "ab_logits"  # the generator's colour-class logits, when it predicts classes
 
 
 class ColorGAN(keras.Model):
@@ -24,7 +26,9 @@ class ColorGAN(keras.Model):
     Colour levers: ``pixel_discriminator`` (a 1x1 PixelGAN judged beside the PatchGAN: its
     losses are added to D's and G's), ``color_enhance_factor`` (D's real ab are scaled up,
     so G is pushed towards slightly more vivid colour than the truth while L1 still pulls
-    to the truth), ``diff_augment`` (translation / cutout of both of D's inputs).
+    to the truth), ``diff_augment`` (translation / cutout of both of D's inputs), and a
+    generator that predicts colour classes (its ``ab_logits`` layer), trained with the
+    rebalanced class loss times ``class_weight`` beside L1 and the adversarial loss.
     """
 
     def __init__(
@@ -38,6 +42,7 @@ class ColorGAN(keras.Model):
         pixel_discriminator: keras.Model | None = None,
         color_enhance_factor: float = 1.0,
         diff_augment: tuple[str, ...] = (),
+        class_weight: float = 1.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -47,6 +52,18 @@ class ColorGAN(keras.Model):
         self.color_enhance_factor = color_enhance_factor
         self.diff_augment = tuple(diff_augment)
         self.augment_seed = keras.random.SeedGenerator(seed + 1)
+        self.class_weight = class_weight
+        self.with_logits = None
+        if any(layer.name == CLASS_LOGITS for layer in generator.layers):
+            # One forward pass gives both the decoded ab and the logits the class loss needs.
+            self.with_logits = keras.Model(
+                generator.input, [generator.output, generator.get_layer(CLASS_LOGITS).output]
+            )
+            self.centres = bin_centres()
+            # Uniform until set_class_prior sees the training colours.
+            self.rebalance = keras.Variable(
+                ops.ones((len(self.centres),)), trainable=False, name="class_rebalancing"
+            )
         self.adversarial_loss = adversarial_loss
         self.l1_weight = l1_weight
         self.real_label = 1.0 - label_smoothing
@@ -59,6 +76,10 @@ class ColorGAN(keras.Model):
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
+
+    def set_class_prior(self, weights) -> None:
+        """The rebalancing weight of each colour class (colour_classes.rebalancing_weights)."""
+        self.rebalance.assign(weights)
 
     @property
     def discriminators(self) -> list[keras.Model]:
@@ -100,12 +121,14 @@ class ColorGAN(keras.Model):
         shown_ab = ops.clip(real_ab * self.color_enhance_factor, -1.0, 1.0)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             # Generate, then let each D judge the true and the generated colours for the same L.
-            fake_ab = self.generator(lightness, training=True)
+            fake_ab, g_class = self._generate(lightness, real_ab)
             real_logits, fake_logits = self._judge(lightness, shown_ab, fake_ab)
             # G: fool D, and stay near the ground truth (L1 keeps colours plausible and stable).
             g_adv = sum(generator_adversarial_loss(f, self.adversarial_loss) for f in fake_logits)
             g_l1 = ops.mean(ops.abs(real_ab - fake_ab))
-            g_total = self.l1_weight * g_l1 + (0.0 if self.pretraining else g_adv)
+            g_total = self.l1_weight * g_l1 + self.class_weight * g_class
+            if not self.pretraining:
+                g_total = g_total + g_adv
             # D: call real pairs real and generated pairs fake.
             d_losses = [
                 discriminator_loss(r, f, self.adversarial_loss, self.real_label)
@@ -125,8 +148,15 @@ class ColorGAN(keras.Model):
             ops.mean(ops.cast(p_real > 0.5, "float32"))
             + ops.mean(ops.cast(p_fake <= 0.5, "float32"))
         )
-        values = (g_adv, g_l1, g_total, d_real, d_fake, accuracy)
+        values = (g_adv, g_l1, g_class, g_total, d_real, d_fake, accuracy)
         return _reducible(dict(zip(LOSS_NAMES, values, strict=True)))
+
+    def _generate(self, lightness, real_ab):
+        """G's ab, and its rebalanced colour-class loss (0 for a generator without classes)."""
+        if self.with_logits is None:
+            return self.generator(lightness, training=True), ops.zeros(())
+        fake_ab, logits = self.with_logits(lightness, training=True)
+        return fake_ab, rebalanced_cross_entropy(logits, real_ab, self.centres, self.rebalance)
 
     def _judge(self, lightness, real_ab, fake_ab) -> tuple[list, list]:
         """Each discriminator's logits for the real and the generated pairs.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from colorgan.colour_classes import bin_centres
 from colorgan.config import DiscriminatorParams, GeneratorParams
 
 
@@ -77,17 +78,45 @@ def build_generator(image_size: int, params: GeneratorParams) -> keras.Model:
         # Dropout on the innermost up blocks is pix2pix's noise source (it keeps it at test time).
         x = upsample(width, params.norm, params.dropout if level < 3 else 0.0)(x)
         x = layers.Concatenate()([x, skip])  # (b, 8, 8, 256) ... (b, 32, 32, 64)
-    ab = layers.Conv2DTranspose(
-        2,
+    if params.color_classes:
+        ab = annealed_mean_head(x, params.class_temperature)  # (b, 64, 64, 2)
+    else:
+        ab = layers.Conv2DTranspose(
+            2,
+            4,
+            strides=2,
+            padding="same",
+            kernel_initializer=init(),
+            activation="tanh",
+            dtype="float32",
+            name="ab",
+        )(x)  # (b, 64, 64, 2)
+    return keras.Model(lightness, ab, name="generator")
+
+
+def annealed_mean_head(features: keras.KerasTensor, temperature: float) -> keras.KerasTensor:
+    """Logits over the colour cells, then the annealed mean: softmax(logits / T) @ centres.
+
+    Stock layers only (the centres are the frozen kernel of a bias-free Dense), so the saved
+    generator loads anywhere and still maps L to ab in [-1, 1]. The logits layer is named
+    ``ab_logits``: training reads it for the class loss.
+    """
+    centres = bin_centres()
+    logits = layers.Conv2DTranspose(
+        len(centres),
         4,
         strides=2,
         padding="same",
         kernel_initializer=init(),
-        activation="tanh",
         dtype="float32",
-        name="ab",
-    )(x)  # (b, 64, 64, 2)
-    return keras.Model(lightness, ab, name="generator")
+        name="ab_logits",
+    )(features)  # (b, 64, 64, Q)
+    sharpened = layers.Rescaling(1.0 / temperature, dtype="float32")(logits)
+    probabilities = layers.Softmax(dtype="float32")(sharpened)
+    decode = layers.Dense(2, use_bias=False, trainable=False, dtype="float32", name="ab")
+    ab = decode(probabilities)  # (b, 64, 64, 2): expected ab under the sharpened distribution
+    decode.kernel.assign(centres)
+    return ab
 
 
 def build_discriminator(image_size: int, params: DiscriminatorParams) -> keras.Model:

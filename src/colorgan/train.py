@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from colorgan import distribution, selection, tracking
 from colorgan.checkpoints import CheckpointStore
+from colorgan.colour_classes import empirical_prior, rebalancing_weights
 from colorgan.config import Params, flatten
 from colorgan.data import count_examples, make_dataset
 from colorgan.errors import ColorganError
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 SAMPLE_ROWS = 6  # validation photos in each epoch's sample grid
 MLFLOW_BATCH = 1000  # metrics per log_batch request: MLflow's limit
 MAX_VALIDATION_PHOTOS = 256  # scored every epoch: enough to rank epochs, cheap to score
+PRIOR_BATCHES = 16  # training batches whose colours set the class rebalancing
 # Parameters that do not change what training computes: a checkpoint made under other
 # values of these is resumed, not thrown away.
 NOT_FINGERPRINTED = {
@@ -111,6 +113,7 @@ def build_gan(params: Params, loss_scaling: bool = False) -> ColorGAN:
         else None,
         color_enhance_factor=params.train.color_enhance_factor,
         diff_augment=tuple(params.train.diff_augment),
+        class_weight=params.train.class_weight,
     )
     train = params.train
     clip = {"clipnorm": train.grad_clip_norm} if train.grad_clip_norm else {}
@@ -308,6 +311,12 @@ def predict_ab(generator: keras.Model, lightness: np.ndarray, batch_size: int = 
     )
 
 
+def class_prior(train_data: tf.data.Dataset, centres: np.ndarray) -> np.ndarray:
+    """Rebalancing weights from the colours of the first PRIOR_BATCHES training batches."""
+    ab = np.concatenate([batch_ab.numpy() for _, batch_ab in train_data.take(PRIOR_BATCHES)])
+    return rebalancing_weights(empirical_prior(ab[:, ::2, ::2], centres))  # every 4th pixel
+
+
 def load_validation(split_dir: Path, batch_size: int, seed: int) -> selection.ValidationSet:
     """The first MAX_VALIDATION_PHOTOS validation examples as arrays (the same on every
     worker: validation is not sharded)."""
@@ -424,6 +433,8 @@ def _train(
     with strategy.scope():  # variables made here are mirrored on every replica
         gan = build_gan(params, loss_scaling)
         gan.build_optimizers()
+    if gan.with_logits is not None:
+        gan.set_class_prior(class_prior(train_data, gan.centres))
     store = CheckpointStore(paths.checkpoints, writable=chief)
     resume = _resume_point(store, params)
     state: dict[str, Any] = {
