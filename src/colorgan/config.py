@@ -87,9 +87,34 @@ class PreprocessParams(Section):
         return self
 
 
+# The generator's encoders: "unet" is its own, trained from scratch; the others are ImageNet
+# backbones from keras.applications (colorgan/encoders.py maps each to its feature maps).
+Encoder = Literal[
+    "unet", "resnet50", "resnet101", "efficientnetb0", "efficientnetb3", "mobilenetv2"
+]
+# A backbone's deepest feature map is 1/32 of the image side: 5 stride-2 levels.
+BACKBONE_LEVELS = 5
+
+
 class GeneratorParams(Section):
+    encoder: Encoder = Field(
+        "unet",
+        description="unet: the U-Net's own encoder; else an ImageNet backbone of "
+        "keras.applications (image_size must then be divisible by 32)",
+    )
+    encoder_weights: str | None = Field(
+        "imagenet",
+        description="backbone weights: 'imagenet' (Keras' download, cached in "
+        "$KERAS_HOME/models, default ~/.keras/models), the path of a .h5 / .weights.h5 "
+        "file, or null for random initialization; unused by the unet encoder",
+    )
+    trainable_encoder: bool = Field(
+        True, description="false: the backbone stays as loaded and only the decoder learns"
+    )
     depth: Annotated[int, Field(ge=1, le=8)] = Field(
-        5, description="down/up-sampling levels; image_size must be divisible by 2**depth"
+        5,
+        description="U-Net levels; image_size must be divisible by 2**depth "
+        "(a backbone always has 5)",
     )
     base_filters: PositiveInt = 32
     max_filters: PositiveInt = 256
@@ -103,6 +128,21 @@ class GeneratorParams(Section):
     class_temperature: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         0.38, description="annealed-mean temperature: 1 = the mean, lower = more saturated"
     )
+
+    @model_validator(mode="after")
+    def _weights_named_clearly(self) -> GeneratorParams:
+        weights = self.encoder_weights
+        if weights not in ("imagenet", None) and not weights.endswith(".h5"):
+            raise ValueError(
+                f"encoder_weights must be 'imagenet', null or the path of a .h5 / .weights.h5 "
+                f"file, got {weights!r}"
+            )
+        return self
+
+    @property
+    def levels(self) -> int:
+        """Stride-2 levels of the encoder: the decoder climbs back as many."""
+        return self.depth if self.encoder == "unet" else BACKBONE_LEVELS
 
 
 class DiscriminatorParams(Section):
@@ -233,8 +273,15 @@ class Params(Section):
     @model_validator(mode="after")
     def _size_fits_models(self) -> Params:
         size = self.preprocess.image_size
+        generator = self.model.generator
+        if generator.encoder != "unet" and size % 2**generator.levels:
+            raise ValueError(
+                f"preprocess.image_size={size} is not divisible by 32, which "
+                f"model.generator.encoder={generator.encoder} needs (its deepest feature map "
+                f"is 1/32 of the side); use a multiple of 32, e.g. {max(32, size // 32 * 32)}"
+            )
         for key, depth in (
-            ("model.generator.depth", self.model.generator.depth),
+            ("model.generator.depth", generator.levels),
             ("model.discriminator.depth", self.model.discriminator.depth),
         ):
             if size % 2**depth:

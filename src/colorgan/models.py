@@ -1,5 +1,7 @@
 """The two networks, pix2pix style: a U-Net generator (L -> ab) and a conditional PatchGAN.
 
+The generator's encoder is its own or a pretrained backbone (encoders.py); the decoder is this one.
+
 Shape comments assume image_size=64 and the default depths; every size follows from the params.
 """
 
@@ -10,6 +12,7 @@ from keras import layers
 
 from colorgan.colour_classes import bin_centres
 from colorgan.config import DiscriminatorParams, GeneratorParams
+from colorgan.encoders import backbone_features
 
 
 def init() -> keras.initializers.Initializer:
@@ -65,16 +68,34 @@ def upsample(filters: int, norm: str, dropout: float) -> keras.Sequential:
     return block
 
 
-def build_generator(image_size: int, params: GeneratorParams) -> keras.Model:
-    """U-Net: L (size, size, 1) in [-1, 1] -> ab (size, size, 2) in [-1, 1]."""
-    filters = [min(params.base_filters * 2**i, params.max_filters) for i in range(params.depth)]
-    lightness = keras.Input((image_size, image_size, 1), name="L")
+def unet_encoder(lightness: keras.KerasTensor, params: GeneratorParams) -> list:
+    """The U-Net's own strided convolutions: one feature map per level, shallowest first."""
     x = lightness
     skips = []
-    for level, width in enumerate(filters):  # (b, 32, 32, 32) ... (b, 4, 4, 256)
+    for level, width in enumerate(widths(params)):  # (b, 32, 32, 32) ... (b, 4, 4, 256)
         x = downsample(width, "none" if level == 0 else params.norm)(x)
         skips.append(x)
-    for level, (width, skip) in enumerate(zip(filters[-2::-1], skips[-2::-1], strict=True)):
+    return skips
+
+
+def widths(params: GeneratorParams) -> list[int]:
+    """Filters per level, doubling from base_filters up to max_filters."""
+    return [min(params.base_filters * 2**i, params.max_filters) for i in range(params.levels)]
+
+
+def build_generator(image_size: int, params: GeneratorParams) -> keras.Model:
+    """U-Net: L (size, size, 1) in [-1, 1] -> ab (size, size, 2) in [-1, 1].
+
+    The encoder is the U-Net's own, or an ImageNet backbone (colorgan.encoders); either gives
+    one feature map per stride-2 level, and the same decoder climbs back through them.
+    """
+    lightness = keras.Input((image_size, image_size, 1), name="L")
+    if params.encoder == "unet":
+        skips = unet_encoder(lightness, params)
+    else:
+        skips = backbone_features(lightness, params)
+    x = skips[-1]
+    for level, (width, skip) in enumerate(zip(widths(params)[-2::-1], skips[-2::-1], strict=True)):
         # Dropout on the innermost up blocks is pix2pix's noise source (it keeps it at test time).
         x = upsample(width, params.norm, params.dropout if level < 3 else 0.0)(x)
         x = layers.Concatenate()([x, skip])  # (b, 8, 8, 256) ... (b, 32, 32, 64)
