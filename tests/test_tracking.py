@@ -186,3 +186,29 @@ def test_train_and_evaluate_track_into_mlflow_server_on_postgresql(make_project,
     assert not (project / "mlflow.db").exists()  # nothing went to the embedded store
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert "reports" in artifacts
+
+
+def test_runs_are_named_by_what_sets_them_apart_in_an_experiment_made_for_training(
+    trained_project,
+):
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{trained_project}/mlflow.db")
+    experiment = client.get_experiment_by_name("colorgan")
+    # MLflow's UI opens a tagged experiment on its runs table, not on the GenAI overview.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    (run,) = client.search_runs([experiment.experiment_id])
+    # conftest's TINY_PARAMS: 2 epochs, 32 px, ...; the name shows the shortest of them.
+    assert "epochs=2" in run.info.run_name
+    note = run.data.tags["mlflow.note.content"]
+    assert "- `train.epochs`: 2" in note and "- `preprocess.image_size`: 32" in note
+    assert "tracking." not in note
+
+
+def test_run_names_stay_short_and_say_when_nothing_changed():
+    from colorgan.tracking import run_name
+
+    assert run_name({}) == "defaults"
+    many = {f"train.key{i}": "x" * 10 for i in range(10)}
+    name = run_name(many)
+    assert len(name) <= 64 and name.endswith("+7")  # 3 of the 10 fit in 60 characters

@@ -21,6 +21,16 @@ from pathlib import Path
 from colorgan.config import TrackingParams
 from colorgan.errors import ColorganError
 
+# MLflow 3's UI opens an experiment without this tag as a GenAI one (traces, token usage);
+# tagged, it opens on the runs table, where trainings are compared.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+EXPERIMENT_TAGS = {
+    EXPERIMENT_KIND: MODEL_TRAINING,
+    "mlflow.note.content": "colorgan trainings: one run per `dvc repro` / `dvc exp run` of the "
+    "train stage. The run name lists the parameters that differ from the defaults.",
+}
+
 
 class TrackingUnavailable(ColorganError):
     """The MLflow tracking server cannot be reached; the message names the URI and the way out."""
@@ -103,10 +113,12 @@ def ensure_experiment(uri: str, name: str, root: Path | None = None) -> str:
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = artifact_location(root) if uri.startswith("sqlite:") else None
-    return client.create_experiment(name, artifact_location=location)
+    if experiment is None:
+        location = artifact_location(root) if uri.startswith("sqlite:") else None
+        return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
+    if experiment.tags.get(EXPERIMENT_KIND) is None:  # made before the tag existed
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+    return experiment.experiment_id
 
 
 @dataclass(frozen=True)
@@ -167,6 +179,26 @@ def dvc_out_hashes(root: Path, stage: str) -> dict[str, str]:
         return {}
     stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
     return {out["path"]: out.get("md5", "") for out in stages.get(stage, {}).get("outs", [])}
+
+
+def run_name(changed: Mapping[str, object], limit: int = 60) -> str:
+    """What sets this run apart, as the runs table shows it: the non-default parameters,
+    shortest first, e.g. 'l1_weight=20 pixel_gan=True'; 'defaults' when there are none."""
+    parts = sorted((f"{key.rsplit('.', 1)[-1]}={value}" for key, value in changed.items()), key=len)
+    name = ""
+    for part in parts:
+        if len(name) + len(part) + 1 > limit:
+            return f"{name} +{len(parts) - len(name.split())}"
+        name = f"{name} {part}".strip()
+    return name or "defaults"
+
+
+def run_description(changed: Mapping[str, object], commit: str | None) -> str:
+    """The run page's description (MLflow's note): every non-default parameter, one a line."""
+    lines = [f"- `{key}`: {value}" for key, value in sorted(changed.items())]
+    header = f"Trained at commit `{commit[:12]}`" if commit else "Trained outside git"
+    body = "\n".join(lines) if lines else "All parameters at their defaults."
+    return f"{header}. Parameters that differ from the defaults:\n\n{body}"
 
 
 def run_tags(root: Path, params_text: str) -> dict[str, str]:

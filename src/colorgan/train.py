@@ -350,9 +350,18 @@ def mlflow_run(
         )
         resume_id = None
     params_text = json.dumps(params.model_dump(), sort_keys=True)
+    defaults = flatten(Params())
+    changed = {
+        key: value
+        for key, value in flatten(params).items()
+        if value != defaults.get(key) and not key.startswith("tracking.")
+    }
+    commit = tracking.git_commit(root)
     with mlflow.start_run(
         run_id=resume_id,
         experiment_id=None if resume_id else experiment_id,
+        run_name=None if resume_id else tracking.run_name(changed),
+        description=None if resume_id else tracking.run_description(changed, commit),
         tags=tracking.run_tags(root, params_text),
     ) as active:
         if resume_id is None:
