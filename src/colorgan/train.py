@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import distribution, tracking
+from colorgan import distribution, lineage, tracking
 from colorgan.checkpoints import CheckpointStore
 from colorgan.color import join_l_ab, scaled_lab_to_rgb
 from colorgan.config import Params, flatten
@@ -216,6 +216,7 @@ def mlflow_run(
     ) as active:
         if resume_id is None:
             mlflow.log_params(flatten(params))
+            lineage.log_datasets(params.data.source)
         yield MlflowRun(active.info.run_id)
 
 
