@@ -28,12 +28,15 @@ def data_digest(workspace: Path = Path()) -> str:
 
     The fallback covers a training run outside DVC; either way a photo added, removed or
     edited gives another digest. At most 36 characters: MLflow's limit for a digest.
+    "" when there is neither (a training on data/prepared alone).
     """
     recorded = dvc_out_hashes(workspace, "ingest").get(INGESTED.as_posix())
     if recorded:
         return recorded
-    manifest = (workspace / INGESTED / "manifest.csv").read_bytes()
-    return hashlib.md5(manifest, usedforsecurity=False).hexdigest()
+    manifest = workspace / INGESTED / "manifest.csv"
+    if not manifest.is_file():
+        return ""
+    return hashlib.md5(manifest.read_bytes(), usedforsecurity=False).hexdigest()
 
 
 def log_datasets(source: str, workspace: Path = Path()) -> None:

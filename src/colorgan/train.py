@@ -68,9 +68,10 @@ class TrainPaths:
 
 
 def fingerprint(params: Params) -> str:
-    """What a checkpoint must share with the current params to be resumed from. Not where it
-    runs: a training started on one device may go on with more (the batch is global)."""
+    """What a checkpoint must share with the current params and data to be resumed from. Not
+    where it runs: a training started on one device may go on with more (the batch is global)."""
     relevant = {
+        "data": lineage.data_digest(),  # new photos: a new training, not the old one resumed
         "seed": params.seed,
         "preprocess": params.preprocess.model_dump(),
         "model": params.model.model_dump(),
