@@ -164,8 +164,7 @@ def test_git_checkout_and_dvc_checkout_bring_back_the_exact_ingested_photos(sour
     before = ingested_files(project)
 
     source.add()
-    run(["dvc", "add", "photos"], project)
-    repro_ingest(project)
+    repro_ingest(project)  # also records the folder's new version in photos.dvc
     run([*GIT, "add", "-A"], project)
     run([*GIT, "commit", "-qm", "six photos"], project)
     after = ingested_files(project)
