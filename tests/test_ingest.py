@@ -118,6 +118,11 @@ def test_include_selects_files_by_glob_or_by_list_inside_the_folder(photo_folder
         by_list[2].read()  # so it lands in rejected.csv, with the reason
 
 
+def test_a_missing_list_is_a_clear_error(photo_folder):
+    with pytest.raises(IngestError, match="no such list"):
+        list(iter_source(str(photo_folder), "keep.txt"))
+
+
 def test_include_other_than_all_files_is_refused_for_an_archive(tmp_path):
     archive = tmp_path / "photos.zip"
     with zipfile.ZipFile(archive, "w") as handle:

@@ -100,6 +100,8 @@ def _outside(folder: Path) -> bytes:
 
 def _folder_files(folder: Path, include: str) -> Iterator[SourceFile]:
     if _is_list(include):
+        if not (folder / include).is_file():
+            raise IngestError(f"data.include={include!r}: no such list in {folder}")
         yield from _listed_files(folder, folder / include)
         return
     # glob.glob, not Path.glob: it skips dot-files and dot-folders (.DS_Store, .git).
