@@ -71,7 +71,7 @@ def pipeline(
     overrides: dict[str, orch.ParamValue] | None = None,
     promote_metric: str | None = None,
 ) -> dict[str, object]:
-    """Run ingest -> preprocess -> train -> evaluate; with overrides, as one DVC experiment.
+    """Run the DVC stages (sample -> ingest -> ... -> evaluate); with overrides, as one experiment.
 
     With ``promote_metric`` (e.g. "test_psnr"), the trained model is then registered and
     made champion if it beats the current one on that metric.

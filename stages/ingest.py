@@ -13,9 +13,8 @@ OUT = Path("data/ingested")
 
 def main() -> None:
     params = load_params()
-    result = ingest(
-        iter_source(params.data.source), params.data, OUT / "images", params.data.workers
-    )
+    files = iter_source(params.data.source, params.data.include)
+    result = ingest(files, params.data, OUT / "images", params.data.workers)
     result.manifest.to_csv(OUT / "manifest.csv", index=False)
     result.rejected.to_csv(OUT / "rejected.csv", index=False)
     summary = json.dumps(result.summary(), indent=2)

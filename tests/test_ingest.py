@@ -1,10 +1,11 @@
 import hashlib
+import re
 import zipfile
 
 import pytest
 from PIL import Image
 
-from colorgan.config import DataParams, SplitParams
+from colorgan.config import DataParams, ParamsError, SplitParams, parse_params
 from colorgan.ingest import (
     IngestError,
     SourceFile,
@@ -13,11 +14,13 @@ from colorgan.ingest import (
     ingest,
     iter_source,
 )
+from colorgan.sample import write_sample
 from tests.conftest import real_photo
 
 
 def test_sample_source_fills_every_split(tmp_path):
-    result = ingest(iter_source("sample"), DataParams(), tmp_path / "images")
+    write_sample(tmp_path / "sample")
+    result = ingest(iter_source(str(tmp_path / "sample")), DataParams(), tmp_path / "images")
     counts = result.summary()["per_split"]
     assert all(counts[split] >= 1 for split in ("train", "val", "test")), counts
     assert result.rejected.empty
@@ -92,3 +95,55 @@ def test_adding_photos_never_moves_one_and_uses_a_worker_pool(photo_folder, tmp_
     after = dict(zip(second.manifest["hash"], second.manifest["split"], strict=True))
     assert len(after) == len(before) + 4
     assert {h: after[h] for h in before} == before
+
+
+def test_include_selects_files_by_glob_or_by_list_inside_the_folder(photo_folder):
+    (photo_folder / "more").mkdir()
+    (photo_folder / "more" / "extra.jpg").write_bytes(b"")
+    (photo_folder / "keep.txt").write_text(
+        "# chosen\nphoto1.jpg\nmore/extra.jpg\n../elsewhere.jpg\n"
+    )
+
+    by_glob = [f.label for f in iter_source(str(photo_folder), "**/*.jpg")]
+    by_list = list(iter_source(str(photo_folder), "keep.txt"))
+
+    assert by_glob == [
+        str(photo_folder / n) for n in ("more/extra.jpg", "photo1.jpg", "photo3.jpg", "photo5.jpg")
+    ]
+    assert [f.label for f in by_list[:2]] == [
+        str(photo_folder / "photo1.jpg"),
+        str(photo_folder / "more/extra.jpg"),
+    ]
+    with pytest.raises(OSError, match=r"outside data\.source"):
+        by_list[2].read()  # so it lands in rejected.csv, with the reason
+
+
+def test_a_missing_list_is_a_clear_error(photo_folder):
+    with pytest.raises(IngestError, match="no such list"):
+        list(iter_source(str(photo_folder), "keep.txt"))
+
+
+def test_include_other_than_all_files_is_refused_for_an_archive(tmp_path):
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("a.jpg", b"")
+    with pytest.raises(IngestError, match="selects files of a folder"):
+        list(iter_source(str(archive), "*.jpg"))
+
+
+@pytest.mark.parametrize(
+    ("old", "advice"),
+    [
+        ("sample", "data/sample"),
+        ("photos/**/*.jpg", "write data.source: photos and data.include: '**/*.jpg'"),
+        ("lists/train.txt", "write data.source: lists and data.include: 'train.txt'"),
+    ],
+)
+def test_old_style_sources_say_what_to_write_instead(old, advice):
+    with pytest.raises(ParamsError, match=re.escape(advice)):
+        parse_params({"data": {"source": old}})
+
+
+def test_include_may_not_leave_the_source_folder():
+    with pytest.raises(ParamsError, match=r"must stay inside data\.source"):
+        parse_params({"data": {"include": "../other/*.jpg"}})

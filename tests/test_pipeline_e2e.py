@@ -60,7 +60,7 @@ def test_dvc_repro_runs_all_stages_tracks_the_run_and_then_is_up_to_date(trained
     assert params[0] > 20
 
     again = run(["dvc", "repro"], project)
-    for stage in ("ingest", "preprocess", "train", "evaluate"):
+    for stage in ("sample", "ingest", "preprocess", "train", "evaluate"):
         assert f"Stage '{stage}' didn't change, skipping" in again.stdout, again.stdout
     assert "Data and pipelines are up to date" in run(["dvc", "status"], project).stdout
 

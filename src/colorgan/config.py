@@ -6,11 +6,20 @@ down; nothing below this module reads params.yaml or checks a parameter again.
 
 from __future__ import annotations
 
-from pathlib import Path
+import glob
+import itertools
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from colorgan.errors import ColorganError
 
@@ -43,11 +52,43 @@ class SplitParams(Section):
         return self
 
 
+SAMPLE_FOLDER = "data/sample"  # written by the sample stage (dvc.yaml)
+ALL_FILES = "**/*"
+
+
+def _old_style_source(source: str) -> str | None:
+    """What to write instead of a value that names photos DVC could not track as a dependency."""
+    path = PurePosixPath(source)
+    if source == "sample":
+        return f"the bundled sample is now a folder, written by the sample stage: {SAMPLE_FOLDER}"
+    if glob.has_magic(source):
+        # A glob is not a path DVC can hash: track the folder above its first wildcard.
+        fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), path.parts))
+        folder = PurePosixPath(*fixed) if fixed else PurePosixPath(".")
+        pattern = path.relative_to(folder).as_posix()
+        return (
+            f"DVC cannot track a glob; write data.source: {folder.as_posix()} and "
+            f"data.include: {pattern!r}"
+        )
+    if path.suffix.lower() == ".txt":
+        return (
+            "DVC would track the list, not the photos it names; write data.source: "
+            f"{path.parent.as_posix()} and data.include: {path.name!r} (the list's paths "
+            "relative to that folder)"
+        )
+    return None
+
+
 class DataParams(Section):
     source: str = Field(
-        "sample",
-        description="'sample' (photos shipped by installed packages), a folder, a glob, "
-        "a .txt file listing paths, or a .zip/.tar/.tar.gz archive",
+        SAMPLE_FOLDER,
+        description="the photos: a folder or a .zip/.tar/.tar.gz archive (a path DVC tracks "
+        f"as ingest's dependency); {SAMPLE_FOLDER} is the bundled sample",
+    )
+    include: str = Field(
+        ALL_FILES,
+        description="which files of the source folder: a glob relative to it, or a .txt "
+        "file in it that lists one path per line (relative to the folder)",
     )
     min_side: PositiveInt = Field(32, description="reject images whose shorter side is smaller")
     max_pixels: PositiveInt = Field(
@@ -58,6 +99,22 @@ class DataParams(Section):
     )
     split: SplitParams = SplitParams()
     workers: Annotated[int, Field(ge=0)] = Field(0, description="processes; 0 = all cores")
+
+    @field_validator("source")
+    @classmethod
+    def _trackable_source(cls, source: str) -> str:
+        if instead := _old_style_source(source):
+            raise ValueError(instead)
+        return source
+
+    @field_validator("include")
+    @classmethod
+    def _inside_source(cls, include: str) -> str:
+        # Photos outside the folder would change without DVC noticing.
+        path = PurePosixPath(include)
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError("must stay inside data.source: a relative glob or .txt list")
+        return include
 
 
 class PreprocessParams(Section):

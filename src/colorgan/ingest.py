@@ -18,11 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from colorgan.color import colorfulness
-from colorgan.config import DataParams, SplitParams
+from colorgan.config import ALL_FILES, SAMPLE_FOLDER, DataParams, SplitParams
 from colorgan.errors import ColorganError
 from colorgan.images import UnusableImage, load_rgb, open_image
 from colorgan.parallel import bounded_map
-from colorgan.sample import sample_photo_paths
 
 MANIFEST_COLUMNS = [
     "hash",
@@ -77,39 +76,58 @@ def _is_archive(path: Path) -> bool:
     return name.endswith((".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"))
 
 
-def iter_source(source: str, base: Path = Path()) -> Iterator[SourceFile]:
-    """Every file a ``data.source`` value names, in a stable order."""
-    if source == "sample":
-        yield from map(_file, sample_photo_paths())
+def _is_list(include: str) -> bool:
+    return include.lower().endswith(".txt") and not glob.has_magic(include)
+
+
+def _listed_files(folder: Path, listing: Path) -> Iterator[SourceFile]:
+    """The files a .txt list names, one per line, relative to ``folder``; # starts a comment."""
+    for raw_line in listing.read_text().splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        listed = folder / line
+        if Path(line).is_absolute() or ".." in Path(line).parts:
+            # Outside the folder DVC hashes, the photo could change without a rerun.
+            yield SourceFile(str(listed), partial(_outside, folder))
+        else:
+            yield SourceFile(str(listed), listed.read_bytes)
+
+
+def _outside(folder: Path) -> bytes:
+    raise OSError(f"outside data.source {folder}, so DVC would not see it change")
+
+
+def _folder_files(folder: Path, include: str) -> Iterator[SourceFile]:
+    if _is_list(include):
+        if not (folder / include).is_file():
+            raise IngestError(f"data.include={include!r}: no such list in {folder}")
+        yield from _listed_files(folder, folder / include)
         return
-    if glob.has_magic(source):
-        pattern = source if Path(source).is_absolute() else str(base / source)
-        # glob.glob, not Path.glob: the pattern may be absolute and may span folders (**).
-        matches = sorted(glob.glob(pattern, recursive=True))  # noqa: PTH207
-        yield from (_file(Path(p)) for p in matches if Path(p).is_file())
-        return
+    # glob.glob, not Path.glob: it skips dot-files and dot-folders (.DS_Store, .git).
+    matches = sorted(glob.glob(include, root_dir=folder, recursive=True))  # noqa: PTH207
+    yield from (_file(folder / name) for name in matches if (folder / name).is_file())
+
+
+def iter_source(source: str, include: str = ALL_FILES, base: Path = Path()) -> Iterator[SourceFile]:
+    """Every file that ``data.source`` and ``data.include`` name, in a stable order."""
     path = Path(source) if Path(source).is_absolute() else base / source
     if path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        yield from _folder_files(path, include)
+        return
+    if include != ALL_FILES:
+        raise IngestError(
+            f"data.include={include!r} selects files of a folder, but data.source={source!r} "
+            "is a file; an archive is read whole (set data.include back to '**/*')"
         )
-        yield from map(_file, files)
-    elif path.is_file() and _is_archive(path):
+    if path.is_file() and _is_archive(path):
         yield from _archive_files(path)
-    elif path.is_file() and path.suffix.lower() == ".txt":
-        for raw_line in path.read_text().splitlines():
-            line = raw_line.strip()
-            if line and not line.startswith("#"):
-                listed = Path(line) if Path(line).is_absolute() else path.parent / line
-                yield SourceFile(str(listed), listed.read_bytes)
     elif path.is_file():
         yield _file(path)
     else:
         raise IngestError(
-            f"data.source={source!r}: no such file or folder (expected 'sample', a folder, "
-            "a glob, a .txt list of paths or a .zip/.tar archive)"
+            f"data.source={source!r}: no such file or folder (expected a folder, e.g. "
+            f"{SAMPLE_FOLDER} after the sample stage, or a .zip/.tar archive)"
         )
 
 

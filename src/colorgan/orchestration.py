@@ -23,7 +23,7 @@ from colorgan.config import load_params
 from colorgan.errors import ColorganError
 from colorgan.tracking import flatten_numbers
 
-STAGES = ("ingest", "preprocess", "train", "evaluate")
+STAGES = ("sample", "ingest", "preprocess", "train", "evaluate")
 # DVC's own words when another process holds the repository lock: worth a retry.
 TRANSIENT_PATTERNS = ("Unable to acquire lock", "is locked by", "lock file")
 ParamValue = str | int | float | bool | list[str | int | float]

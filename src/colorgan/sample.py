@@ -1,7 +1,12 @@
-"""The bundled sample: colour photos that installed packages already ship, found at run time."""
+"""The bundled sample: colour photos that installed packages already ship, found at run time.
+
+The sample stage copies them into a folder (data/sample), so the default ``data.source`` is
+a folder like any user's, which DVC tracks as ingest's dependency.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 
@@ -37,3 +42,9 @@ def sample_photo_paths() -> list[Path]:
             "reinstall with the pinned constraints (make install)"
         )
     return photos
+
+
+def write_sample(folder: Path) -> list[Path]:
+    """Copy the sample photos into ``folder`` (made if missing); returns the copies."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copyfile(path, folder / path.name)) for path in sample_photo_paths()]

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import distribution, selection, tracking
+from colorgan import distribution, lineage, selection, tracking
 from colorgan.checkpoints import CheckpointStore
 from colorgan.colour_classes import empirical_prior, rebalancing_weights
 from colorgan.config import Params, flatten
@@ -85,9 +85,10 @@ class TrainPaths:
 
 
 def fingerprint(params: Params) -> str:
-    """What a checkpoint must share with the current params to be resumed from. Not where it
-    runs: a training started on one device may go on with more (the batch is global)."""
+    """What a checkpoint must share with the current params and data to be resumed from. Not
+    where it runs: a training started on one device may go on with more (the batch is global)."""
     relevant = {
+        "data": lineage.data_digest(),  # new photos: a new training, not the old one resumed
         "seed": params.seed,
         "preprocess": params.preprocess.model_dump(),
         "model": params.model.model_dump(),
@@ -366,6 +367,7 @@ def mlflow_run(
     ) as active:
         if resume_id is None:
             mlflow.log_params(flatten(params))
+            lineage.log_datasets(params.data.source)
         yield MlflowRun(active.info.run_id)
 
 
