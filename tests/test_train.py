@@ -94,6 +94,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path
     logs = {
         "g_adv": 0.7,
         "g_l1": float("nan"),
+        "g_class": 0.0,
         "g_total": float("nan"),
         "d_real": 0.7,
         "d_fake": 0.7,
