@@ -57,6 +57,21 @@ def _to_l_ab(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return split_lab(rgb_to_scaled_lab(rgb))
 
 
+def crop_window(
+    height: tf.Tensor, width: tf.Tensor, draw: tf.Tensor, scale: tuple[float, float]
+) -> tf.Tensor:
+    """[top, left, side, side] of a square whose side is a uniform fraction of the shorter
+    side in ``scale``, anywhere in the photo; a pure function of ``draw``."""
+    short = tf.minimum(height, width)
+    seeds = [tf.stack([draw, tf.constant(k, tf.int64)]) for k in range(3)]
+    fraction = tf.random.stateless_uniform([], seeds[0], scale[0], scale[1])
+    side = tf.cast(tf.round(fraction * tf.cast(short, tf.float32)), tf.int32)
+    side = tf.clip_by_value(side, 1, short)
+    top = tf.random.stateless_uniform([], seeds[1], 0, height - side + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([], seeds[2], 0, width - side + 1, dtype=tf.int32)
+    return tf.stack([top, left, side, side])
+
+
 def random_view(
     record: tf.Tensor, draw: tf.Tensor, size: int, scale: tuple[float, float]
 ) -> tf.Tensor:
@@ -64,21 +79,12 @@ def random_view(
     parsed = tf.io.parse_single_example(record, _FEATURES)
     height = tf.cast(parsed[records.HEIGHT], tf.int32)
     width = tf.cast(parsed[records.WIDTH], tf.int32)
-    short = tf.minimum(height, width)
-    seeds = [tf.stack([draw, tf.constant(k, tf.int64)]) for k in range(4)]
-    fraction = tf.random.stateless_uniform([], seeds[0], scale[0], scale[1])
-    side = tf.clip_by_value(
-        tf.cast(tf.round(fraction * tf.cast(short, tf.float32)), tf.int32), 1, short
-    )
-    top = tf.random.stateless_uniform([], seeds[1], 0, height - side + 1, dtype=tf.int32)
-    left = tf.random.stateless_uniform([], seeds[2], 0, width - side + 1, dtype=tf.int32)
+    window = crop_window(height, width, draw, scale)
     # Only the crop's blocks are decoded: a fraction of the work of the whole photo.
-    crop = tf.io.decode_and_crop_jpeg(
-        parsed[records.IMAGE], tf.stack([top, left, side, side]), channels=3
-    )
+    crop = tf.io.decode_and_crop_jpeg(parsed[records.IMAGE], window, channels=3)
     crop = tf.image.resize(crop, [size, size], antialias=True) / 255.0
     # Left-right flips keep colours right; up-down would put sky under grass.
-    flip = tf.random.stateless_uniform([], seeds[3]) < 0.5
+    flip = tf.random.stateless_uniform([], tf.stack([draw, tf.constant(3, tf.int64)])) < 0.5
     crop = tf.cond(flip, lambda: tf.reverse(crop, axis=[1]), lambda: crop)
     return tf.clip_by_value(crop, 0.0, 1.0)
 

@@ -137,11 +137,23 @@ class PreprocessReport:
         return json.dumps(self.__dict__, indent=2)
 
 
-def _jobs(manifest: pd.DataFrame, image_dir: Path, params: PreprocessParams, max_pixels: int):
-    """Sorted by split and hash, so shards do not depend on the manifest's row order."""
+def _jobs(
+    manifest: pd.DataFrame,
+    image_dir: Path,
+    params: PreprocessParams,
+    max_pixels: int,
+    failed: list[str],
+) -> Iterator[Job]:
+    """Sorted by split and hash, so shards do not depend on the manifest's row order;
+    files that cannot be read go to ``failed``."""
     for row in manifest.sort_values(["split", "hash"]).itertuples():
         path = image_dir / row.file
-        yield Job(str(path), path.read_bytes(), row.split, params, max_pixels)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            failed.append(f"{path}: unreadable: {error}")
+            continue
+        yield Job(str(path), data, row.split, params, max_pixels)
 
 
 def preprocess(
@@ -159,8 +171,8 @@ def preprocess(
     """
     writers = {split: records.ShardWriter(out_dir / split, params.shard_size) for split in SPLITS}
     report = PreprocessReport(params.image_size, train_crop_scale(params))
-    jobs = _jobs(manifest, image_dir, params, max_pixels)
-    results: Iterator = bounded_map(process_photo, jobs, params.workers, address=dask_address)
+    jobs = _jobs(manifest, image_dir, params, max_pixels, report.failed)
+    results = bounded_map(process_photo, jobs, params.workers, address=dask_address)
     for job, result in tqdm(results, total=len(manifest), desc="preprocess", unit="photo"):
         if isinstance(result, BaseException):
             report.failed.append(f"{job.label}: {result!r}")
