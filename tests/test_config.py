@@ -28,9 +28,11 @@ def test_repository_params_are_valid_and_match_schema_defaults_keys():
         ({"preprocess": {"crop_scale": [0.8, 0.5]}}, "0 < low <= high"),
         (
             {"preprocess": {"crops_per_image": 32}},
-            "preprocess: crops_per_image was removed: random crops are now drawn afresh every "
-            "epoch by the input pipeline; delete the key, and set the number of batches per "
-            "epoch with train.steps_per_epoch",
+            (
+                "preprocess: crops_per_image was removed: random crops are now drawn afresh "
+                "every epoch by the input pipeline; delete the key, and set the number of "
+                "batches per epoch with train.steps_per_epoch"
+            ),
         ),
     ],
 )
