@@ -47,10 +47,11 @@ def make_photo(job: tuple[int, Path]) -> None:
     height, width = source.shape[:2]
     side_h, side_w = rng.integers(height // 3, height + 1), rng.integers(width // 3, width + 1)
     top, left = rng.integers(0, height - side_h + 1), rng.integers(0, width - side_w + 1)
-    short = int(rng.integers(160, 900))
+    short = int(rng.integers(160, 720))
     aspect = side_w / side_h
     size = (max(8, round(short * max(aspect, 1))), max(8, round(short / min(aspect, 1))))
-    crop = Image.fromarray(source[top : top + side_h, left : left + side_w]).resize(size)
+    crop = Image.fromarray(source[top : top + side_h, left : left + side_w])
+    crop = crop.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     if index % BAD_EVERY == 1:
         crop.resize((8, 8)).save(folder / f"{index:06d}_tiny.png")
     elif index % BAD_EVERY == 2:

@@ -89,7 +89,7 @@ def encode(rgb: np.ndarray, split: str, jpeg_quality: int) -> bytes:
     buffer = io.BytesIO()
     image = Image.fromarray(rgb)
     if split == "train":
-        image.save(buffer, "JPEG", quality=jpeg_quality, subsampling=0, optimize=True)
+        image.save(buffer, "JPEG", quality=jpeg_quality, subsampling=0)
     else:
         image.save(buffer, "PNG")
     return buffer.getvalue()

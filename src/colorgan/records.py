@@ -20,7 +20,7 @@ IMAGE, HEIGHT, WIDTH = "image", "height", "width"
 SHARD_GLOB = "shard-*.tfrecord"
 
 _CRC32C_POLY = 0x82F63B78  # Castagnoli, reflected: what TFRecord checksums use
-_CHUNK = 256  # bytes per lane of the vectorised CRC below
+_CHUNK = 64  # bytes per lane of the vectorised CRC below (fastest for ~100 KB records)
 
 
 @cache
@@ -40,15 +40,15 @@ def _advance(states: np.ndarray, data: np.ndarray) -> np.ndarray:
 
 
 @cache
-def _skip_tables() -> np.ndarray:
-    """(4, 256) tables of the linear map 'feed _CHUNK zero bytes', one per state byte."""
+def _skip_tables() -> list[list[int]]:
+    """4 tables of 256: the linear map 'feed _CHUNK zero bytes', one per state byte."""
     basis = _advance(np.uint32(1) << np.arange(32, dtype=np.uint32), np.zeros((32, _CHUNK), "u1"))
     tables = np.zeros((4, 256), dtype=np.uint32)
     for bit in range(8):
         has_bit = (np.arange(256) >> bit & 1).astype(bool)
         for byte in range(4):
             tables[byte, has_bit] ^= basis[8 * byte + bit]
-    return tables
+    return tables.tolist()  # plain ints: the chaining loop below indexes them one by one
 
 
 def crc32c(data: bytes) -> int:
@@ -56,16 +56,16 @@ def crc32c(data: bytes) -> int:
     buffer = np.frombuffer(data, dtype=np.uint8)
     whole = len(buffer) // _CHUNK * _CHUNK
     lanes = _advance(np.zeros(whole // _CHUNK, np.uint32), buffer[:whole].reshape(-1, _CHUNK))
-    skip = _skip_tables()
+    skip0, skip1, skip2, skip3 = _skip_tables()
     state = 0xFFFFFFFF
     for lane in lanes.tolist():
-        state = int(
-            skip[0, state & 0xFF]
-            ^ skip[1, state >> 8 & 0xFF]
-            ^ skip[2, state >> 16 & 0xFF]
-            ^ skip[3, state >> 24]
+        state = (
+            skip0[state & 0xFF]
+            ^ skip1[state >> 8 & 0xFF]
+            ^ skip2[state >> 16 & 0xFF]
+            ^ skip3[state >> 24]
+            ^ lane
         )
-        state ^= lane
     tail = _advance(np.array([state], np.uint32), buffer[whole:].reshape(1, -1))
     return int(tail[0]) ^ 0xFFFFFFFF
 
