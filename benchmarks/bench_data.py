@@ -46,7 +46,7 @@ def ours(folder: Path, work: Path) -> tuple[float, float, int]:
     ingest_s = time.perf_counter() - started
     params = PreprocessParams(image_size=SIZE, resize="center_crop", workers=0)
     started = time.perf_counter()
-    preprocess(result.manifest, work / "images", work / "prepared", params, 0, data.max_pixels)
+    preprocess(result.manifest, work / "images", work / "prepared", params, data.max_pixels)
     return ingest_s, time.perf_counter() - started, len(result.manifest)
 
 

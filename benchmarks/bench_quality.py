@@ -132,14 +132,14 @@ def ingest_bsds(dataset: Path, params: Params, workdir: Path) -> Path:
 
 def prepare(ingested: Path, params: Params, workdir: Path) -> Path:
     """Shards of every split, made by the preprocess stage's function; cached by params."""
-    key = digest([ingested.name, params.preprocess.model_dump(), params.seed])
+    key = digest([ingested.name, params.preprocess.model_dump()])
     out = workdir / f"prepared-{key}"
     if (out / "stats.json").exists():  # written last
         return out
     shutil.rmtree(out, ignore_errors=True)
     manifest = pd.read_csv(ingested / "manifest.csv")
     report = preprocess(
-        manifest, ingested / "images", out, params.preprocess, params.seed, params.data.max_pixels
+        manifest, ingested / "images", out, params.preprocess, params.data.max_pixels
     )
     (out / "stats.json").write_text(report.to_json() + "\n")
     return out

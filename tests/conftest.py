@@ -37,7 +37,7 @@ PROJECT_FILES = [
 # Small enough that a whole `dvc repro` takes well under a minute on 2 cores.
 TINY_PARAMS = {
     "data": {"min_side": 16},
-    "preprocess": {"image_size": 32, "crops_per_image": 4, "workers": 1},
+    "preprocess": {"image_size": 32, "workers": 1},
     "model": {
         "generator": {"depth": 3, "base_filters": 8, "max_filters": 32},
         "discriminator": {"depth": 2, "base_filters": 8},

@@ -26,6 +26,14 @@ def test_repository_params_are_valid_and_match_schema_defaults_keys():
         ({"train": {"epochs": 3, "pretrain_epochs": 4}}, "pretrain_epochs=4 exceeds epochs=3"),
         ({"data": {"split": {"train": 0.9, "val": 0.2, "test": 0.1}}}, "must sum to 1"),
         ({"preprocess": {"crop_scale": [0.8, 0.5]}}, "0 < low <= high"),
+        (
+            {"preprocess": {"crops_per_image": 32}},
+            (
+                "preprocess: crops_per_image was removed: random crops are now drawn afresh "
+                "every epoch by the input pipeline; delete the key, and set the number of "
+                "batches per epoch with train.steps_per_epoch"
+            ),
+        ),
     ],
 )
 def test_bad_params_name_the_key_and_what_is_allowed(raw, expected):

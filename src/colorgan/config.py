@@ -122,17 +122,30 @@ class PreprocessParams(Section):
     resize: Literal["center_crop", "pad", "random_crop"] = Field(
         "random_crop", description="how train photos become squares; val/test always center_crop"
     )
-    crops_per_image: PositiveInt = Field(
-        32, description="random crops per train photo (resize: random_crop)"
-    )
     crop_scale: list[Ratio] = Field(
         [0.35, 1.0],
         min_length=2,
         max_length=2,
         description="[low, high] random crop side as a fraction of the photo's shorter side",
     )
-    shard_size: PositiveInt = Field(512, description="examples per .npy shard")
-    workers: Annotated[int, Field(ge=0)] = Field(0, description="processes; 0 = all cores")
+    jpeg_quality: Annotated[int, Field(ge=50, le=100)] = Field(
+        95, description="JPEG quality of the stored train photos (val/test are lossless PNG)"
+    )
+    shard_size: PositiveInt = Field(512, description="photos per TFRecord shard")
+    workers: Annotated[int, Field(ge=0)] = Field(
+        0, description="processes; 0 = all cores (ignored on a Dask cluster)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_crops_per_image(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "crops_per_image" in raw:
+            raise ValueError(
+                "crops_per_image was removed: random crops are now drawn afresh every epoch "
+                "by the input pipeline; delete the key, and set the number of batches per "
+                "epoch with train.steps_per_epoch"
+            )
+        return raw
 
     @model_validator(mode="after")
     def _ordered_scale(self) -> PreprocessParams:
@@ -224,7 +237,7 @@ class TrainParams(Section):
     epochs: PositiveInt = 40
     batch_size: PositiveInt = 16
     steps_per_epoch: Annotated[int, Field(ge=0)] = Field(
-        0, description="cap on steps per epoch; 0 = one pass over the train shards"
+        0, description="batches per epoch; 0 = one pass over the train photos"
     )
     adversarial_loss: Literal["bce", "lsgan", "hinge"] = "bce"
     l1_weight: Annotated[float, Field(ge=0.0)] = 100.0

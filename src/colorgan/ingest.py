@@ -203,12 +203,18 @@ def _read(
 
 
 def ingest(
-    files: Iterable[SourceFile], params: DataParams, image_dir: Path, workers: int = 1
+    files: Iterable[SourceFile],
+    params: DataParams,
+    image_dir: Path,
+    workers: int = 1,
+    dask_address: str | None = None,
 ) -> IngestResult:
     """Validate, deduplicate and split; copy accepted files to ``image_dir/<hash>.<format>``.
 
     Files are read and hashed here, in order; decoding checks run in ``workers`` processes
-    (0 = all cores) with only a few files in flight, so memory does not grow with the source.
+    (0 = all cores), or on the Dask cluster at ``dask_address``, with only a few files in
+    flight, so memory does not grow with the source. Results come back in order: the
+    output is the same wherever the checks ran.
     """
     image_dir.mkdir(parents=True, exist_ok=True)
     accepted: list[dict[str, object]] = []
@@ -226,7 +232,7 @@ def ingest(
 
     check = partial(_inspect_item, params=params)
     for (label, content_hash, data), facts in bounded_map(
-        check, unique(_read(files, rejected)), workers
+        check, unique(_read(files, rejected)), workers, address=dask_address
     ):
         if isinstance(facts, BaseException):
             reason = str(facts) if isinstance(facts, UnusableImage) else f"failed: {facts!r}"

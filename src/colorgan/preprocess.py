@@ -1,12 +1,18 @@
-"""Preprocess: ingested photos to fixed-size, network-scaled Lab tensors in .npy shards.
+"""Preprocess: each ingested photo, once, as an encoded image in sharded TFRecord files.
 
-Photos are decoded in a worker pool and streamed into shards of ``shard_size`` examples,
-so memory holds one shard per split whatever the number of photos.
+Train photos are kept larger than the training squares (JPEG) so that the input pipeline
+(colorgan.data) can cut a fresh random crop every epoch; val and test photos are their
+fixed centre crops (PNG, lossless), so evaluation's ground truth is exact. Photos are
+decoded in a worker pool (or on a Dask cluster) and streamed into shards: memory holds
+a few photos, whatever their number. The output is byte-identical wherever it runs.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,19 +21,19 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from colorgan.color import rgb_to_scaled_lab
+from colorgan import records
 from colorgan.config import PreprocessParams
 from colorgan.images import UnusableImage, load_rgb
 from colorgan.parallel import bounded_map
 
-SHARD_DTYPE = np.float16  # scaled Lab in [-1, 1]: half precision loses nothing visible
 PAD_GRAY = 128  # neutral gray: its a and b are 0, so padding teaches no colour
+SPLITS = ("train", "val", "test")
 
 
-def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
+def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     image = Image.fromarray(rgb)
-    if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return np.asarray(image)
 
 
@@ -35,7 +41,7 @@ def center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
     height, width = rgb.shape[:2]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    return _resize(rgb[top : top + side, left : left + side], size)
+    return _resize(rgb[top : top + side, left : left + side], size, size)
 
 
 def pad_to_square(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -44,108 +50,110 @@ def pad_to_square(rgb: np.ndarray, size: int) -> np.ndarray:
     top, left = (side - height) // 2, (side - width) // 2
     canvas = np.full((side, side, 3), PAD_GRAY, dtype=np.uint8)
     canvas[top : top + height, left : left + width] = rgb
-    return _resize(canvas, size)
+    return _resize(canvas, size, size)
 
 
-def random_crops(
-    rgb: np.ndarray, size: int, count: int, scale: tuple[float, float], rng: np.random.Generator
-) -> list[np.ndarray]:
-    """``count`` square crops with sides drawn from ``scale`` times the shorter side."""
+def shrink_to_short_side(rgb: np.ndarray, short_side: int) -> np.ndarray:
+    """Scale down so the shorter side is ``short_side``; smaller photos stay as they are."""
     height, width = rgb.shape[:2]
-    short = min(height, width)
-    crops = []
-    for _ in range(count):
-        side = max(1, round(short * rng.uniform(*scale)))
-        top = int(rng.integers(0, height - side + 1))
-        left = int(rng.integers(0, width - side + 1))
-        crops.append(_resize(rgb[top : top + side, left : left + side], size))
-    return crops
+    if min(height, width) <= short_side:
+        return rgb
+    scale = short_side / min(height, width)
+    return _resize(
+        rgb, max(short_side, round(width * scale)), max(short_side, round(height * scale))
+    )
 
 
-def square_views(
-    rgb: np.ndarray, split: str, params: PreprocessParams, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """The training examples one photo yields; val and test are always one centre crop."""
+def stored_short_side(params: PreprocessParams) -> int:
+    """The smallest random crop (crop_scale[0] of this side) still covers image_size pixels."""
+    return math.ceil(params.image_size / params.crop_scale[0])
+
+
+def train_crop_scale(params: PreprocessParams) -> list[float]:
+    """The crop range the input pipeline applies: only random_crop photos are larger squares."""
+    return list(params.crop_scale) if params.resize == "random_crop" else [1.0, 1.0]
+
+
+def stored_view(rgb: np.ndarray, split: str, params: PreprocessParams) -> np.ndarray:
+    """What is kept of a photo: val and test are always their centre crop at image_size."""
     size = params.image_size
     if split != "train" or params.resize == "center_crop":
-        return [center_crop(rgb, size)]
+        return center_crop(rgb, size)
     if params.resize == "pad":
-        return [pad_to_square(rgb, size)]
-    return random_crops(rgb, size, params.crops_per_image, tuple(params.crop_scale), rng)
+        return pad_to_square(rgb, size)
+    return shrink_to_short_side(rgb, stored_short_side(params))
+
+
+def encode(rgb: np.ndarray, split: str, jpeg_quality: int) -> bytes:
+    """JPEG for train (4:4:4: colour is what the model learns), PNG for val/test."""
+    buffer = io.BytesIO()
+    image = Image.fromarray(rgb)
+    if split == "train":
+        image.save(buffer, "JPEG", quality=jpeg_quality, subsampling=0)
+    else:
+        image.save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
 class Job:
-    path: Path
-    content_hash: str
+    label: str  # the file, for error messages
+    data: bytes  # its contents: a Dask worker need not see the files
     split: str
     params: PreprocessParams
-    seed: int
     max_pixels: int
 
 
-def process_photo(job: Job) -> np.ndarray | str:
-    """One photo to a (n, size, size, 3) scaled-Lab array, or the reason it failed."""
+def process_photo(job: Job) -> bytes | str:
+    """One photo to one framed TFRecord, or the reason it failed."""
     params = job.params
     decoded_side = params.image_size
     if job.split == "train" and params.resize == "random_crop":
-        decoded_side = int(np.ceil(params.image_size / params.crop_scale[0]))
+        decoded_side = stored_short_side(params)
     try:
-        rgb = load_rgb(job.path, job.max_pixels, min_decoded_side=decoded_side)
+        rgb = load_rgb(job.data, job.max_pixels, min_decoded_side=decoded_side)
     except (UnusableImage, OSError) as error:
-        return f"{job.path}: {error}"
-    # Per-photo seed: the crops of a photo do not depend on which other photos exist.
-    rng = np.random.default_rng([job.seed, int(job.content_hash[:12], 16)])
-    views = np.stack(square_views(rgb, job.split, params, rng))
-    return rgb_to_scaled_lab(views).astype(SHARD_DTYPE)
-
-
-class ShardWriter:
-    """Appends examples and writes ``shard-00000.npy``, ... of at most ``shard_size`` each."""
-
-    def __init__(self, directory: Path, shard_size: int) -> None:
-        self.directory = directory
-        self.shard_size = shard_size
-        self.buffer: list[np.ndarray] = []
-        self.buffered = 0
-        self.shards = 0
-        self.count = 0
-        self.sum = np.zeros(3)
-        self.sum_sq = np.zeros(3)
-        directory.mkdir(parents=True, exist_ok=True)
-
-    def add(self, examples: np.ndarray) -> None:
-        values = examples.astype(np.float64)
-        self.sum += values.sum(axis=(0, 1, 2))
-        self.sum_sq += (values**2).sum(axis=(0, 1, 2))
-        self.count += len(examples)
-        self.buffer.append(examples)
-        self.buffered += len(examples)
-        while self.buffered >= self.shard_size:
-            self._flush(self.shard_size)
-
-    def _flush(self, n: int) -> None:
-        block = np.concatenate(self.buffer)
-        np.save(self.directory / f"shard-{self.shards:05d}.npy", block[:n])
-        self.shards += 1
-        rest = block[n:]
-        self.buffer = [rest] if len(rest) else []
-        self.buffered = len(rest)
-
-    def close(self) -> None:
-        if self.buffered:
-            self._flush(self.buffered)
+        return f"{job.label}: {error}"
+    view = stored_view(rgb, job.split, params)
+    example = records.encode_example(
+        {
+            records.IMAGE: encode(view, job.split, params.jpeg_quality),
+            records.HEIGHT: view.shape[0],
+            records.WIDTH: view.shape[1],
+        }
+    )
+    return records.frame(example)
 
 
 @dataclass
 class PreprocessReport:
-    splits: dict[str, dict[str, object]] = field(default_factory=dict)
+    image_size: int
+    train_crop_scale: list[float]
+    splits: dict[str, dict[str, int]] = field(default_factory=dict)
+    bytes_per_train_photo: int = 0
     failed: list[str] = field(default_factory=list)
-    channel_mean: list[float] = field(default_factory=list)
-    channel_std: list[float] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2)
+
+
+def _jobs(
+    manifest: pd.DataFrame,
+    image_dir: Path,
+    params: PreprocessParams,
+    max_pixels: int,
+    failed: list[str],
+) -> Iterator[Job]:
+    """Sorted by split and hash, so shards do not depend on the manifest's row order;
+    files that cannot be read go to ``failed``."""
+    for row in manifest.sort_values(["split", "hash"]).itertuples():
+        path = image_dir / row.file
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            failed.append(f"{path}: unreadable: {error}")
+            continue
+        yield Job(str(path), data, row.split, params, max_pixels)
 
 
 def preprocess(
@@ -153,32 +161,31 @@ def preprocess(
     image_dir: Path,
     out_dir: Path,
     params: PreprocessParams,
-    seed: int,
     max_pixels: int,
+    dask_address: str | None = None,
 ) -> PreprocessReport:
-    """Write ``out_dir/<split>/shard-*.npy`` and return counts and channel statistics."""
-    jobs = [
-        Job(image_dir / row.file, row.hash, row.split, params, seed, max_pixels)
-        for row in manifest.sort_values(["split", "hash"]).itertuples()
-    ]
-    writers = {
-        split: ShardWriter(out_dir / split, params.shard_size) for split in ("train", "val", "test")
-    }
-    report = PreprocessReport()
-    results = bounded_map(process_photo, jobs, params.workers)
-    for job, result in tqdm(results, total=len(jobs), desc="preprocess", unit="photo"):
+    """Write ``out_dir/<split>/shard-*.tfrecord``; return counts, sizes and failures.
+
+    Per-photo work runs in ``params.workers`` local processes, or on the Dask cluster at
+    ``dask_address``; results come back in order, so the shards are the same either way.
+    """
+    writers = {split: records.ShardWriter(out_dir / split, params.shard_size) for split in SPLITS}
+    report = PreprocessReport(params.image_size, train_crop_scale(params))
+    jobs = _jobs(manifest, image_dir, params, max_pixels, report.failed)
+    results = bounded_map(process_photo, jobs, params.workers, address=dask_address)
+    for job, result in tqdm(results, total=len(manifest), desc="preprocess", unit="photo"):
         if isinstance(result, BaseException):
-            report.failed.append(f"{job.path}: {result!r}")
+            report.failed.append(f"{job.label}: {result!r}")
         elif isinstance(result, str):
             report.failed.append(result)
         else:
             writers[job.split].add(result)
     for split, writer in writers.items():
         writer.close()
-        report.splits[split] = {"examples": writer.count, "shards": writer.shards}
-    pixels = max(1, sum(w.count for w in writers.values())) * params.image_size**2
-    mean = sum(w.sum for w in writers.values()) / pixels
-    mean_sq = sum(w.sum_sq for w in writers.values()) / pixels
-    report.channel_mean = [round(float(v), 5) for v in mean]
-    report.channel_std = [round(float(v), 5) for v in np.sqrt(np.maximum(mean_sq - mean**2, 0))]
+        report.splits[split] = {
+            "photos": writer.count,
+            "shards": writer.shards,
+            "bytes": writer.bytes,
+        }
+    report.bytes_per_train_photo = writers["train"].bytes // max(1, writers["train"].count)
     return report

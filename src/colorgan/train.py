@@ -67,7 +67,7 @@ class WorkerLost(ColorganError):
 
 @dataclass(frozen=True)
 class TrainPaths:
-    prepared: Path  # data/prepared: {train,val}/shard-*.npy
+    prepared: Path  # data/prepared: {train,val}/shard-*.tfrecord, stats.json
     models: Path  # generator.keras, discriminator.keras, run.json
     checkpoints: Path
     metrics: Path  # metrics/train.json
