@@ -1,56 +1,93 @@
-"""Regenerate the README's pictures from the trained model (after `make run`).
+"""Regenerate the README's pictures.
 
-python docs/make_images.py
+python docs/make_images.py                     # after `make run`: the sample model's reports
+python docs/make_images.py --model /tmp/colorgan-bench-quality/runs/<run>/models \\
+    --photos ../shared/datasets/bsds500/test    # the BSDS500 recipe of bench_quality.py
+
+With --photos, every photo of the folder is colorized at full resolution (as `colorgan
+colorize` does) and scored by CIEDE2000 against the original; the before/after strip shows
+photos chosen evenly along that ranking (not the best ones), and the best and worst grids
+the ends of it.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from colorgan.color import lab_to_rgb, rgb_to_lab
+from colorgan.images import load_rgb
+from colorgan.inference import Colorizer
+from colorgan.metrics import ciede2000
 from colorgan.sample import sample_photo_paths
 
 HERE = Path(__file__).resolve().parent
-HEIGHT = 240
+HEIGHT = 200
+GAP = 4
 
 
-def before_after(photo: Path, target: Path) -> None:
-    """gray input | colorized by `colorgan colorize` | original, for a held-out test photo."""
-    with tempfile.TemporaryDirectory() as tmp:
-        gray = Path(tmp) / f"{photo.stem}.png"
-        Image.open(photo).convert("L").save(gray)
-        subprocess.run(
-            [
-                str(Path(sys.executable).parent / "colorgan"),
-                "colorize",
-                str(gray),
-                "-o",
-                str(Path(tmp) / "out"),
-            ],
-            check=True,
-        )
-        panels = [
-            Image.open(gray).convert("RGB"),
-            Image.open(Path(tmp) / "out" / gray.name),
-            Image.open(photo).convert("RGB"),
-        ]
-    width = round(panels[0].width * HEIGHT / panels[0].height)
-    panels = [p.resize((width, HEIGHT), Image.Resampling.LANCZOS) for p in panels]
-    strip = np.concatenate([np.asarray(p) for p in panels], axis=1)
-    Image.fromarray(strip).save(target, optimize=True)
+def gray_of(rgb: np.ndarray) -> np.ndarray:
+    lab = rgb_to_lab(rgb)
+    lab[..., 1:] = 0.0
+    return (lab_to_rgb(lab) * 255 + 0.5).astype(np.uint8)
+
+
+def strip(rows: list[list[np.ndarray]]) -> Image.Image:
+    """Rows of panels (gray | colorized | original), each panel HEIGHT pixels high."""
+    scaled = []
+    for row in rows:
+        width = round(row[0].shape[1] * HEIGHT / row[0].shape[0])
+        panels = [Image.fromarray(p).resize((width, HEIGHT), Image.Resampling.LANCZOS) for p in row]
+        scaled.append(panels)
+    total_w = max(sum(p.width for p in row) + GAP * (len(row) - 1) for row in scaled)
+    canvas = Image.new("RGB", (total_w, len(scaled) * (HEIGHT + GAP) - GAP), "white")
+    for index, row in enumerate(scaled):
+        left = 0
+        for panel in row:
+            canvas.paste(panel, (left, index * (HEIGHT + GAP)))
+            left += panel.width + GAP
+    return canvas
+
+
+def from_photos(model: Path, photos: Path, out: Path, per_picture: int = 4) -> None:
+    colorizer = Colorizer.load(model)
+    scored = []
+    for path in sorted(photos.iterdir()):
+        truth = load_rgb(path, 80_000_000)
+        output = colorizer.colorize(truth)
+        scored.append((ciede2000(rgb_to_lab(truth), rgb_to_lab(output)), path.name, truth, output))
+    scored.sort(key=lambda item: item[0])
+    rows = [[gray_of(t), o, t] for _, _, t, o in scored]
+    middle = np.linspace(0, len(rows) - 1, per_picture + 2).round().astype(int)[1:-1]
+    strip([rows[i] for i in middle]).save(out / "before_after.png", optimize=True)
+    strip(rows[:per_picture]).save(out / "samples_best.png", optimize=True)
+    strip(rows[-per_picture:]).save(out / "samples_worst.png", optimize=True)
+    print("CIEDE2000 of the strip's photos:", [round(scored[i][0], 2) for i in middle])
+
+
+def from_sample_run(out: Path) -> None:
+    test_photo = next(p for p in sample_photo_paths() if p.name == "motorcycle_left.png")
+    truth = load_rgb(test_photo, 80_000_000)
+    output = Colorizer.load(Path("models")).colorize(truth)
+    strip([[gray_of(truth), output, truth]]).save(out / "before_after.png", optimize=True)
+    for name in ("samples_best.png", "confusion_matrix.png", "pr_curve.png"):
+        shutil.copy(Path("reports") / name, out / name)
 
 
 def main() -> None:
-    test_photo = next(p for p in sample_photo_paths() if p.name == "motorcycle_left.png")
-    before_after(test_photo, HERE / "images/before_after.png")
-    for name in ("samples_best.png", "confusion_matrix.png", "pr_curve.png"):
-        shutil.copy(Path("reports") / name, HERE / "images" / name)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="a folder holding generator.keras")
+    parser.add_argument("--photos", type=Path, help="held-out colour photos to show")
+    parser.add_argument("--out", type=Path, default=HERE / "images")
+    args = parser.parse_args()
+    if args.photos:
+        from_photos(args.model or Path("models"), args.photos, args.out)
+    else:
+        from_sample_run(args.out)
 
 
 if __name__ == "__main__":
