@@ -60,3 +60,11 @@ def test_flatten_gives_dotted_names():
     flat = flatten(parse_params({"train": {"epochs": 3, "pretrain_epochs": 1}}))
     assert flat["train.epochs"] == 3
     assert flat["model.generator.depth"] == Params().model.generator.depth
+
+
+def test_params_yaml_holds_the_schema_defaults():
+    # The MLflow run name lists what differs from the defaults: both must say the same.
+    from colorgan.config import Params, flatten, load_params
+    from tests.conftest import REPO
+
+    assert flatten(load_params(REPO / "params.yaml")) == flatten(Params())

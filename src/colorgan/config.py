@@ -118,7 +118,7 @@ class DataParams(Section):
 
 
 class PreprocessParams(Section):
-    image_size: PositiveInt = Field(128, description="side of the square training tensors, pixels")
+    image_size: PositiveInt = Field(64, description="side of the square training tensors, pixels")
     resize: Literal["center_crop", "pad", "random_crop"] = Field(
         "random_crop", description="how train photos become squares; val/test always center_crop"
     )
@@ -222,7 +222,7 @@ class DiscriminatorParams(Section):
     base_filters: PositiveInt = 32
     spectral_norm: bool = False
     pixel_gan: bool = Field(
-        False,
+        True,
         description="add a 1x1 per-pixel discriminator next to the PatchGAN (pix2pix's "
         "PixelGAN: judges each pixel's colour given its lightness, which raises colourfulness)",
     )
@@ -234,10 +234,10 @@ class ModelParams(Section):
 
 
 class TrainParams(Section):
-    epochs: PositiveInt = 40
+    epochs: PositiveInt = 30
     batch_size: PositiveInt = 16
     steps_per_epoch: Annotated[int, Field(ge=0)] = Field(
-        0, description="batches per epoch; 0 = one pass over the train photos"
+        20, description="batches per epoch; 0 = one pass over the train photos"
     )
     adversarial_loss: Literal["bce", "lsgan", "hinge"] = "bce"
     l1_weight: Annotated[float, Field(ge=0.0)] = 100.0
@@ -245,7 +245,7 @@ class TrainParams(Section):
     d_learning_rate: Annotated[float, Field(gt=0.0)] = 2e-4
     beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
     pretrain_epochs: Annotated[int, Field(ge=0)] = Field(
-        5, description="first epochs train G on L1 alone, D untouched (NoGAN)"
+        10, description="first epochs train G on L1 alone, D untouched (NoGAN)"
     )
     label_smoothing: Annotated[float, Field(ge=0.0, lt=0.5)] = Field(
         0.0, description="D's target for real pairs is 1 - this (one-sided)"
@@ -280,21 +280,21 @@ class TrainParams(Section):
         "than the truth (DDColor's color_enhance_factor); G's L1 target is unchanged",
     )
     diff_augment: list[Literal["translation", "cutout"]] = Field(
-        [],
+        ["translation", "cutout"],
         description="differentiable augmentations of both of D's inputs (DiffAugment), so a "
         "D trained on few photos cannot memorise them; never colour changes",
     )
     select_epoch: Literal["last", "val_psnr", "val_ciede2000", "colourful_above_gray"] = Field(
-        "last",
+        "colourful_above_gray",
         description="which epoch's generator is kept: the last, the best validation PSNR, "
         "the lowest validation CIEDE2000, or the most colourful epoch whose validation "
         "PSNR beats the gray baseline's by select_margin_db",
     )
     select_margin_db: Annotated[float, Field(ge=0.0)] = Field(
-        0.0, description="PSNR margin over gray for colourful_above_gray and chroma_gain"
+        0.5, description="PSNR margin over gray for colourful_above_gray and chroma_gain"
     )
     chroma_gain: Literal["off", "fit"] = Field(
-        "off",
+        "fit",
         description="fit: after training, scale the generator's ab by the largest gain "
         "whose validation PSNR stays select_margin_db above gray's (saved in the model)",
     )
