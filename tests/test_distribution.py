@@ -140,7 +140,7 @@ def test_two_workers_survive_a_kill_and_leave_one_run_and_one_checkpoint_series(
     assert final[0] == pytest.approx(final[1], rel=1e-4)
     assert final[0]["steps"] == epochs * steps
 
-    checkpoints = sorted(p.name for p in (project / "models/checkpoints").iterdir())
+    checkpoints = sorted(p.name for p in (project / "models/checkpoints").glob("epoch-*"))
     assert checkpoints == [f"epoch-0000{epochs - 1}", f"epoch-0000{epochs}"]  # the last two
     losses = pd.read_csv(project / "plots/train_losses.csv")
     assert losses["step"].tolist() == list(range(1, epochs * steps + 1))  # no gap, no repeat
