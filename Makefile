@@ -6,7 +6,7 @@ export PATH := $(BIN):$(PATH)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean ui
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,11 @@ lint: install
 
 test: lint
 	pytest
+
+# MLflow 3's UI starts in its GenAI view; ?workflowType=machine_learning opens the runs table.
+ui: install
+	@echo "open http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000
 
 format: install
 	ruff format .
