@@ -57,13 +57,21 @@ def _jpeg_record(rgb: np.ndarray) -> tf.Tensor:
     )
 
 
-def test_hand_encoded_records_read_back_in_tensorflow():
+def test_hand_encoded_records_read_back_in_tensorflow(tmp_path):
     example = records.encode_example({"image": b"\x00\xffbytes", "height": 300, "width": 7})
     parsed = tf.train.Example.FromString(example).features.feature
     assert parsed["image"].bytes_list.value == [b"\x00\xffbytes"]
     assert parsed["height"].int64_list.value == [300]
     assert parsed["width"].int64_list.value == [7]
-    assert records.crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
+    # TensorFlow's reader checks both checksums of every frame: a wrong one is a DataLossError.
+    shard = tmp_path / "shard.tfrecord"
+    shard.write_bytes(records.frame(example) * 2)
+    assert list(tf.data.TFRecordDataset(str(shard)).as_numpy_iterator()) == [example, example]
+    corrupt = bytearray(records.frame(example))
+    corrupt[-1] ^= 0xFF
+    shard.write_bytes(bytes(corrupt))
+    with pytest.raises(tf.errors.DataLossError):
+        list(tf.data.TFRecordDataset(str(shard)).as_numpy_iterator())
 
 
 def test_tensorflow_lab_matches_scikit_image():

@@ -2,76 +2,25 @@
 
 Written here without TensorFlow (preprocess must not pay its import, nor need it on a Dask
 worker); read by tf.data in colorgan.data. An Example is a tiny protobuf and a TFRecord
-frame is a length and two CRC32C checksums, so both are encoded by hand, byte for byte the
-same on every machine.
+frame is a length and two CRC32C checksums (google-crc32c's C implementation), so both are
+encoded here, byte for byte the same on every machine.
 """
 
 from __future__ import annotations
 
 import struct
-from functools import cache
 from pathlib import Path
 
-import numpy as np
+import google_crc32c
 
 # Feature keys of every record: encoded image bytes (JPEG for train, PNG for val/test),
 # and its size, which lets the reader pick a crop before decoding.
 IMAGE, HEIGHT, WIDTH = "image", "height", "width"
 SHARD_GLOB = "shard-*.tfrecord"
 
-_CRC32C_POLY = 0x82F63B78  # Castagnoli, reflected: what TFRecord checksums use
-_CHUNK = 64  # bytes per lane of the vectorised CRC below (fastest for ~100 KB records)
-
-
-@cache
-def _crc_table() -> np.ndarray:
-    table = np.arange(256, dtype=np.uint32)
-    for _ in range(8):
-        table = np.where(table & 1, (table >> 1) ^ np.uint32(_CRC32C_POLY), table >> 1)
-    return table.astype(np.uint32)
-
-
-def _advance(states: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """Feed the byte columns of ``data`` (lanes, n) into one CRC state per lane."""
-    table = _crc_table()
-    for column in data.T:
-        states = table[(states ^ column) & 0xFF] ^ (states >> 8)
-    return states
-
-
-@cache
-def _skip_tables() -> list[list[int]]:
-    """4 tables of 256: the linear map 'feed _CHUNK zero bytes', one per state byte."""
-    basis = _advance(np.uint32(1) << np.arange(32, dtype=np.uint32), np.zeros((32, _CHUNK), "u1"))
-    tables = np.zeros((4, 256), dtype=np.uint32)
-    for bit in range(8):
-        has_bit = (np.arange(256) >> bit & 1).astype(bool)
-        for byte in range(4):
-            tables[byte, has_bit] ^= basis[8 * byte + bit]
-    return tables.tolist()  # plain ints: the chaining loop below indexes them one by one
-
-
-def crc32c(data: bytes) -> int:
-    """CRC-32C of ``data``: whole chunks in parallel lanes, then chained by linearity."""
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    whole = len(buffer) // _CHUNK * _CHUNK
-    lanes = _advance(np.zeros(whole // _CHUNK, np.uint32), buffer[:whole].reshape(-1, _CHUNK))
-    skip0, skip1, skip2, skip3 = _skip_tables()
-    state = 0xFFFFFFFF
-    for lane in lanes.tolist():
-        state = (
-            skip0[state & 0xFF]
-            ^ skip1[state >> 8 & 0xFF]
-            ^ skip2[state >> 16 & 0xFF]
-            ^ skip3[state >> 24]
-            ^ lane
-        )
-    tail = _advance(np.array([state], np.uint32), buffer[whole:].reshape(1, -1))
-    return int(tail[0]) ^ 0xFFFFFFFF
-
 
 def _masked_crc(data: bytes) -> bytes:
-    crc = crc32c(data)
+    crc = google_crc32c.value(data)  # CRC-32C (Castagnoli), what TFRecord frames carry
     return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 
 
