@@ -275,7 +275,7 @@ class TrainParams(Section):
         description="weight of the rebalanced colour-class loss (model.generator.color_classes)",
     )
     color_enhance_factor: Annotated[float, Field(ge=1.0, le=2.0)] = Field(
-        1.0,
+        1.2,
         description="D sees the real ab times this (clipped): a target slightly more vivid "
         "than the truth (DDColor's color_enhance_factor); G's L1 target is unchanged",
     )
