@@ -76,4 +76,8 @@ def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_project, tmp_pat
             "select run_uuid from latest_metrics where key='test_psnr'"
         ).fetchall()
     assert sorted(weight for _, weight in runs) == ["100.0", "5.0"]
+    with sqlite3.connect(project / "mlflow.db") as db:
+        names = {name for (name,) in db.execute("select name from runs")}
+    # The second run is named by what it changed against the committed params.yaml.
+    assert "l1_weight=5.0" in names
     assert {run_id for (run_id,) in with_psnr} == {run_id for run_id, _ in runs}

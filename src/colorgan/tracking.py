@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from colorgan.config import TrackingParams
+import yaml
+
+from colorgan.config import Params, TrackingParams
 from colorgan.errors import ColorganError
 
 # MLflow 3's UI opens an experiment without this tag as a GenAI one (traces, token usage);
@@ -179,6 +181,25 @@ def dvc_out_hashes(root: Path, stage: str) -> dict[str, str]:
         return {}
     stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
     return {out["path"]: out.get("md5", "") for out in stages.get(stage, {}).get("outs", [])}
+
+
+def committed_params(workspace: Path | None = None) -> Params | None:
+    """params.yaml as the current git commit has it (an experiment's baseline), validated;
+    None outside git or when it is missing or invalid there."""
+    from colorgan.config import ParamsError, parse_params
+
+    try:
+        shown = subprocess.run(
+            ["git", "show", "HEAD:params.yaml"],
+            cwd=workspace or Path.cwd(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
+        return parse_params(yaml.safe_load(shown) or {}, "HEAD:params.yaml")
+    except (OSError, subprocess.SubprocessError, yaml.YAMLError, ParamsError):
+        return None
 
 
 def run_name(changed: Mapping[str, object], limit: int = 60) -> str:

@@ -351,12 +351,11 @@ def mlflow_run(
         )
         resume_id = None
     params_text = json.dumps(params.model_dump(), sort_keys=True)
-    defaults = flatten(Params())
-    changed = {
-        key: value
-        for key, value in flatten(params).items()
-        if value != defaults.get(key) and not key.startswith("tracking.")
-    }
+    # What sets this run apart: the overrides of a `dvc exp run -S ...` (against the commit's
+    # params.yaml), or, for a run of the committed params, what differs from the defaults.
+    base = tracking.committed_params()
+    changed = _differences(params, base) if base is not None else {}
+    changed = changed or _differences(params, Params())
     commit = tracking.git_commit(root)
     with mlflow.start_run(
         run_id=resume_id,
@@ -369,6 +368,15 @@ def mlflow_run(
             mlflow.log_params(flatten(params))
             lineage.log_datasets(params.data.source)
         yield MlflowRun(active.info.run_id)
+
+
+def _differences(params: Params, reference: Params) -> dict[str, object]:
+    reference_values = flatten(reference)
+    return {
+        key: value
+        for key, value in flatten(params).items()
+        if value != reference_values.get(key) and not key.startswith("tracking.")
+    }
 
 
 def instance_noise(start: float, epochs: int, epoch: int) -> float:
