@@ -27,15 +27,17 @@ import numpy as np
 from colorgan.config import parse_params
 from colorgan.train import build_gan
 
-# No batch normalization and no dropout: then a batch split over two replicas must give
-# exactly the update of the whole batch on one device.
+# No batch normalization (the PixelGAN has some), no dropout and no random augmentation of
+# D's inputs: then a batch split over two replicas must give exactly the update of the whole
+# batch on one device.
 params = parse_params({
     "preprocess": {"image_size": 32},
     "model": {
         "generator": {"depth": 3, "base_filters": 8, "max_filters": 32, "dropout": 0.0,
                       "norm": "instance"},
-        "discriminator": {"depth": 1, "base_filters": 8},
+        "discriminator": {"depth": 1, "base_filters": 8, "pixel_gan": False},
     },
+    "train": {"diff_augment": []},
 })
 lab = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype("float32")
 batch = tf.data.Dataset.from_tensors((lab[..., :1], lab[..., 1:]))

@@ -29,10 +29,16 @@ from colorgan.train import build_gan
 from tests.conftest import TINY_PARAMS, deep_update, run
 from tests.test_gan import _batch
 
+# Every lever off: each test switches on the one it is about.
+LEVERS_OFF = {
+    "model": {"discriminator": {"pixel_gan": False}},
+    "train": {"color_enhance_factor": 1.0, "diff_augment": []},
+}
+
 
 def _gan(**overrides):
     keras.utils.set_random_seed(0)
-    return build_gan(parse_params(deep_update(TINY_PARAMS, overrides)))
+    return build_gan(parse_params(deep_update(deep_update(TINY_PARAMS, LEVERS_OFF), overrides)))
 
 
 def test_enhanced_reals_are_what_the_discriminator_judges_and_l1_still_sees_the_truth():
