@@ -26,7 +26,7 @@ from colorgan.metrics import ciede2000
 from colorgan.sample import sample_photo_paths
 
 HERE = Path(__file__).resolve().parent
-HEIGHT = 200
+HEIGHT = 150
 GAP = 4
 
 
