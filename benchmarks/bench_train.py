@@ -145,7 +145,7 @@ def prepare_sample(project: Path, epochs: int) -> dict:
     params["train"].update(precision="float32", pretrain_epochs=1, epochs=epochs)
     params["tracking"]["uri"] = f"sqlite:///{project}/mlflow.db"
     (project / "params.yaml").write_text(yaml.safe_dump(params))
-    for stage in ("ingest", "preprocess"):
+    for stage in ("sample", "ingest", "preprocess"):
         subprocess.run(
             [sys.executable, "-m", f"stages.{stage}"],
             cwd=project,
