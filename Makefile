@@ -38,4 +38,4 @@ format: install
 	ruff check --fix .
 
 clean:
-	rm -rf data/ingested data/prepared models metrics plots reports mlflow.db mlartifacts
+	rm -rf data/sample data/ingested data/prepared models metrics plots reports mlflow.db mlartifacts
