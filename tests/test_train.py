@@ -158,3 +158,16 @@ def test_deterministic_runs_with_one_seed_give_identical_losses(make_project):
         losses.append(pd.read_csv(project / "plots/train_losses.csv"))
     pd.testing.assert_frame_equal(losses[0], losses[1])
     assert len(losses[0]) == 4
+
+
+def test_checkpoints_follow_the_epoch_and_minute_schedule():
+    from colorgan.train import CheckpointSchedule
+
+    every_third = CheckpointSchedule(every_epochs=3, every_minutes=0.0, last_epoch=8)
+    assert [e for e in range(1, 9) if every_third.due(e)] == [3, 6, 8]  # and the last one
+    timed = CheckpointSchedule(every_epochs=100, every_minutes=5.0, last_epoch=50)
+    assert not timed.due(1)
+    timed.previous -= 5 * 60  # five minutes since the last checkpoint
+    assert timed.due(2)
+    timed.done()
+    assert not timed.due(3)
