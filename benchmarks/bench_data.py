@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+from measure import peak_rss
 from PIL import Image
 from skimage.color import rgb2lab
 
@@ -105,15 +106,7 @@ def peak_rss_mb(folder: Path, mode: str) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree))
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
-    return peak / 2**20
+    return peak_rss(process, interval_s=0.02) / 2**20
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from measure import peak_rss
 from PIL import Image
 
 from colorgan.parallel import bounded_map
@@ -123,14 +124,7 @@ def measure(source: str, address: str | None) -> dict:
             command += ["--dask-address", address]
         started = time.perf_counter()
         process = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        peak = 0
-        while process.poll() is None:
-            try:
-                tree = [process, *process.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
+        peak = peak_rss(process)
         wall = time.perf_counter() - started
         facts = json.loads(process.stdout.read().decode().strip().splitlines()[-1])
     return {**facts, "wall_s": wall, "peak_rss_mb": peak / 2**20}
