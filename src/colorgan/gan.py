@@ -170,10 +170,9 @@ class ColorGAN(keras.Model):
             fake_pair = diff_augment(lightness, fake_ab, self.diff_augment, seeds[1])
         else:
             real_pair, fake_pair = (lightness, real_ab), (lightness, fake_ab)
+        (real_light, real_colour), (fake_light, fake_colour) = real_pair, fake_pair
         real_logits, fake_logits = [], []
         for discriminator in self.discriminators:
-            real_light, real_colour = real_pair
-            fake_light, fake_colour = fake_pair
             real_logits.append(discriminator([real_light, self._noisy(real_colour)], training=True))
             fake_logits.append(discriminator([fake_light, self._noisy(fake_colour)], training=True))
         return real_logits, fake_logits
