@@ -30,7 +30,8 @@ MODEL_TRAINING = "custom_model_development"
 EXPERIMENT_TAGS = {
     EXPERIMENT_KIND: MODEL_TRAINING,
     "mlflow.note.content": "colorgan trainings: one run per `dvc repro` / `dvc exp run` of the "
-    "train stage. The run name lists the parameters that differ from the defaults.",
+    "train stage. A run's name says what sets it apart: an experiment's overrides, else the "
+    "parameters that differ from the defaults.",
 }
 
 
