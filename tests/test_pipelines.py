@@ -7,7 +7,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -68,11 +67,9 @@ def test_pipeline_runs_every_stage_then_reports_them_skipped(project):
     assert "psnr" in first["metrics"]
     assert first["mlflow_run_id"]
 
-    started = time.monotonic()
     second = pipeline(str(project))
     assert set(second["stages"].values()) == {"skipped"}
     assert second["metrics"] == first["metrics"]
-    assert time.monotonic() - started < 60
 
 
 def test_a_failing_stage_fails_the_flow_with_dvc_error_in_the_logs(tmp_path, prefect_api):
