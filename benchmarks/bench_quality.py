@@ -312,6 +312,13 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, default=5, help="GAN's L1-only epochs")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="param override")
     parser.add_argument("--reuse", action="store_true", help="score earlier identical trainings")
+    parser.add_argument(
+        "--working-size",
+        type=int,
+        default=None,
+        help="full-resolution view: the shorter side at which the generator sees a photo "
+        "(colorgan colorize --working-size); default: the training square",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -343,7 +350,7 @@ def main() -> None:
     photos = [load_rgb(ingested / "images" / f, params.data.max_pixels) for f in test_files]
     full = {GRAY: score_full(photos, [gray_of(p) for p in photos])}
     for name, t in trained.items():
-        colorizer = Colorizer.load(t.models)
+        colorizer = Colorizer.load(t.models, working_size=args.working_size)
         full[name] = score_full(photos, [colorizer.colorize(p) for p in photos])
     truth_full = float(np.mean([colorfulness(p) for p in photos]))
 
@@ -369,8 +376,9 @@ def main() -> None:
         float(first["colorfulness_truth"].mean()),
         trained,
     )
+    seen = f"shorter side {args.working_size} px" if args.working_size else f"{size}x{size}"
     view_full = print_view(
-        f"test split, {len(photos)} photos at full resolution (colorgan colorize)",
+        f"test split, {len(photos)} photos at full resolution (colorgan colorize; G sees {seen})",
         [summarize(name, table) for name, table in full.items()],
         truth_full,
         trained,
@@ -380,6 +388,7 @@ def main() -> None:
 
     record = {
         "params": flat,
+        "working_size": args.working_size,
         "train": {n: t.__dict__ | {"models": str(t.models)} for n, t in trained.items()},
         "crops": view_crops,
         "full": view_full,

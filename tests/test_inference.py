@@ -36,6 +36,30 @@ def test_colour_input_is_treated_as_its_gray_version(colorizer):
     assert np.mean(difference) < 3.0  # only rounding of the gray conversion differs
 
 
+def test_working_size_keeps_the_aspect_ratio_and_the_generator_its_weights(trained_project):
+    squeezed = Colorizer.load(trained_project / "models")
+    size = squeezed.size
+    # The same size as the training square: the any-size generator computes the same colours.
+    same = Colorizer.load(trained_project / "models", working_size=size)
+    square = real_photo("astronaut.png", side=size * 2)
+    assert np.array_equal(same.colorize(square), squeezed.colorize(square))
+
+    wide = Colorizer.load(trained_project / "models", working_size=size * 2)
+    assert size % wide.multiple == 0 and wide.multiple < size  # the U-Net's levels, probed
+    height, width = wide.model_shape(200, 300)
+    assert height == size * 2 and height % wide.multiple == width % wide.multiple == 0
+    assert abs(width / height - 1.5) <= wide.multiple / height  # aspect kept, to a multiple
+    photo = real_photo("coffee.png", side=300)  # 300x200
+    colorized = wide.colorize(photo)
+    assert colorized.shape == photo.shape
+    assert not np.array_equal(colorized, squeezed.colorize(photo))
+
+
+def test_working_size_must_be_positive(trained_project):
+    with pytest.raises(ValueError, match="working_size must be a positive number of pixels"):
+        Colorizer.load(trained_project / "models", working_size=0)
+
+
 def test_oversized_photo_is_refused_with_the_numbers(trained_project):
     small_cap = Colorizer.load(trained_project / "models", max_pixels=10_000)
     with pytest.raises(UnusableImage, match="too many pixels: 200x100 = 20,000 > 10,000"):

@@ -31,7 +31,7 @@ def _colorize(args: argparse.Namespace) -> int:
     paths = expand_inputs(args.inputs)
     if not paths:
         raise ColorganError(f"no images found in {args.inputs}")
-    colorizer = Colorizer.load(args.model, args.max_pixels)
+    colorizer = Colorizer.load(args.model, args.max_pixels, args.working_size)
     failed = 0
     outcomes = colorize_paths(colorizer, paths, Path(args.output))
     for outcome in tqdm(outcomes, total=len(paths), unit="photo", disable=len(paths) < 2):
@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=50_000_000,
         help="refuse larger photos (default: 50 million)",
+    )
+    colorize.add_argument(
+        "--working-size",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help="the shorter side at which the generator sees each photo, aspect ratio kept "
+        "(default: the whole photo squeezed into the model's training square)",
     )
     colorize.set_defaults(func=_colorize)
 

@@ -1,10 +1,14 @@
 """Colorize photos of any size with a trained generator.
 
-Resizing policy: the generator sees the whole photo squeezed to its square input (aspect
-ratio not kept). Colour (ab) is smooth, so stretching it back costs little, while cropping
-would leave parts of the photo uncoloured and padding would waste model resolution. The
-predicted ab is upsampled to the photo's full size and joined with the photo's own
-full-resolution lightness, so every edge and texture of the output is the original's.
+Resizing policy: the generator sees the whole photo shrunk, never cropped (a crop would
+leave parts of the photo uncoloured). By default it is squeezed to the square the generator
+was trained on (aspect ratio not kept); with ``working_size`` it keeps its aspect ratio and
+its shorter side becomes ``working_size`` pixels (each side rounded to what the U-Net's
+levels divide), which the fully convolutional generator accepts at any size: more pixels of
+colour, at the object scale of the training crops when ``working_size`` is
+``image_size / crop_scale``. The predicted ab is upsampled to the photo's full size and
+joined with the photo's own full-resolution lightness, so every edge and texture of the
+output is the original's.
 """
 
 from __future__ import annotations
@@ -36,19 +40,52 @@ def _resize_channel(channel: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class Colorizer:
-    """A generator plus the pre- and post-processing that make it colorize whole photos."""
+    """A generator plus the pre- and post-processing that make it colorize whole photos.
 
-    def __init__(self, generator: object, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-        self.generator = generator
+    working_size: the shorter side, in pixels, at which the generator sees a photo (aspect
+    ratio kept); None squeezes the whole photo into the generator's training square.
+    """
+
+    def __init__(
+        self,
+        generator: object,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        working_size: int | None = None,
+    ) -> None:
         self.max_pixels = max_pixels
         self.size = int(generator.input_shape[1])
+        self.working_size = working_size
+        if working_size is None:
+            self.generator, self.multiple = generator, self.size
+        else:
+            if working_size < 1:
+                raise ValueError(
+                    f"working_size must be a positive number of pixels, not {working_size}"
+                )
+            self.generator = any_size(generator)
+            self.multiple = size_multiple(self.generator, self.size)
 
     @classmethod
-    def load(cls, model: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Colorizer:
+    def load(
+        cls,
+        model: str | Path,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        working_size: int | None = None,
+    ) -> Colorizer:
         """From a .keras file, a folder holding generator.keras, or an MLflow model URI."""
         import keras
 
-        return cls(keras.models.load_model(resolve_generator(model)), max_pixels)
+        return cls(keras.models.load_model(resolve_generator(model)), max_pixels, working_size)
+
+    def model_shape(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) at which the generator sees a photo of this size."""
+        if self.working_size is None:
+            return self.size, self.size
+        scale = self.working_size / min(height, width)
+        return tuple(
+            max(self.multiple, round(side * scale / self.multiple) * self.multiple)
+            for side in (height, width)
+        )
 
     def colorize(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 photo (colour or gray) -> (H, W, 3) uint8 colorized photo."""
@@ -58,7 +95,8 @@ class Colorizer:
                 f"too many pixels: {width}x{height} = {width * height:,} > {self.max_pixels:,}"
             )
         lightness = rgb_to_lab(rgb)[..., 0]  # colour input: only its lightness is used
-        small = _resize_channel(lightness, self.size, self.size)
+        model_height, model_width = self.model_shape(height, width)
+        small = _resize_channel(lightness, model_width, model_height)
         small_l = scale_lab(np.stack([small, np.zeros_like(small), np.zeros_like(small)], -1))
         ab_small = np.asarray(self.generator(small_l[None, ..., :1], training=False))[0]
         ab = np.stack(
@@ -69,6 +107,36 @@ class Colorizer:
 
     def colorize_file(self, source: str | Path | bytes) -> np.ndarray:
         return self.colorize(load_rgb(source, self.max_pixels))
+
+
+def any_size(generator: object) -> object:
+    """The same generator (same weights) with its input's height and width left open."""
+    import keras
+
+    config = generator.get_config()
+    inputs = [layer for layer in config["layers"] if layer["class_name"] == "InputLayer"]
+    inputs[0]["config"]["batch_shape"] = (None, None, None, 1)
+    flexible = keras.Model.from_config(config)
+    flexible.set_weights(generator.get_weights())
+    return flexible
+
+
+def size_multiple(generator: object, trained_size: int) -> int:
+    """The smallest power of two that every input side must be a multiple of.
+
+    A U-Net's skip connections join maps that only match when each side survives all its
+    halvings: probed with a blank input per candidate, smallest first (each a few ms).
+    """
+    multiple = 1
+    while multiple < trained_size:
+        side = 3 * multiple  # an odd multiple: divisible by 2**k only if multiple is
+        try:
+            generator(np.zeros((1, side, side, 1), np.float32), training=False)
+        except Exception:  # the backend's own shape error (TensorFlow: InvalidArgumentError)
+            multiple *= 2
+        else:
+            return multiple
+    return trained_size
 
 
 def resolve_generator(model: str | Path) -> Path:
