@@ -68,7 +68,7 @@ from colorgan.color import lab_to_rgb, rgb_to_lab
 from colorgan.config import Params, parse_params
 from colorgan.evaluate import EvalPaths, per_image_table, predict
 from colorgan.images import load_rgb
-from colorgan.inference import Colorizer
+from colorgan.inference import AUTO_WORKING_SCALE, Colorizer
 from colorgan.ingest import SPLITS, check_usable, ingest, iter_source
 from colorgan.metrics import ciede2000, colorfulness, psnr, ssim
 from colorgan.preprocess import preprocess
@@ -314,10 +314,10 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="score earlier identical trainings")
     parser.add_argument(
         "--working-size",
-        type=int,
-        default=None,
-        help="full-resolution view: the shorter side at which the generator sees a photo "
-        "(colorgan colorize --working-size); default: the training square",
+        type=lambda text: text if text == "auto" else None if text == "squeeze" else int(text),
+        default="auto",
+        help="full-resolution view: the shorter side at which the generator sees a photo, as "
+        "colorgan colorize --working-size takes it (pixels, auto or squeeze; default auto)",
     )
     args = parser.parse_args()
 
@@ -376,7 +376,11 @@ def main() -> None:
         float(first["colorfulness_truth"].mean()),
         trained,
     )
-    seen = f"shorter side {args.working_size} px" if args.working_size else f"{size}x{size}"
+    seen = {
+        None: f"{size}x{size}, squeezed",
+        "auto": f"shorter side {round(AUTO_WORKING_SCALE * size)} px",
+    }
+    seen = seen.get(args.working_size, f"shorter side {args.working_size} px")
     view_full = print_view(
         f"test split, {len(photos)} photos at full resolution (colorgan colorize; G sees {seen})",
         [summarize(name, table) for name, table in full.items()],

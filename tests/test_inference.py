@@ -37,7 +37,7 @@ def test_colour_input_is_treated_as_its_gray_version(colorizer):
 
 
 def test_working_size_keeps_the_aspect_ratio_and_the_generator_its_weights(trained_project):
-    squeezed = Colorizer.load(trained_project / "models")
+    squeezed = Colorizer.load(trained_project / "models", working_size=None)
     size = squeezed.size
     # The same size as the training square: the any-size generator computes the same colours.
     same = Colorizer.load(trained_project / "models", working_size=size)
@@ -55,9 +55,22 @@ def test_working_size_keeps_the_aspect_ratio_and_the_generator_its_weights(train
     assert not np.array_equal(colorized, squeezed.colorize(photo))
 
 
-def test_working_size_must_be_positive(trained_project):
+def test_default_working_size_is_one_and_a_half_training_squares(colorizer):
+    assert colorizer.working_size == round(1.5 * colorizer.size)
+    assert colorizer.model_shape(100, 1000)[0] == colorizer.working_size
+
+
+@pytest.mark.parametrize("bad", [0, -64, 1.5, "large"])
+def test_working_size_must_be_a_positive_number_of_pixels(trained_project, bad):
     with pytest.raises(ValueError, match="working_size must be a positive number of pixels"):
-        Colorizer.load(trained_project / "models", working_size=0)
+        Colorizer.load(trained_project / "models", working_size=bad)
+
+
+def test_cli_refuses_a_bad_working_size(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["colorize", "in.jpg", "-o", "out", "--working-size", "huge"])
+    assert exit_.value.code == 2
+    assert "give a number of pixels, 'auto' or 'squeeze'" in capsys.readouterr().err
 
 
 def test_oversized_photo_is_refused_with_the_numbers(trained_project):

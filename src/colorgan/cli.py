@@ -23,6 +23,14 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _working_size(text: str) -> int | str | None:
+    if text in ("auto", "squeeze"):
+        return None if text == "squeeze" else text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r}: give a number of pixels, 'auto' or 'squeeze'")
+
+
 def _colorize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -80,11 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     colorize.add_argument(
         "--working-size",
-        type=int,
-        default=None,
+        type=_working_size,
+        default="auto",
         metavar="PIXELS",
-        help="the shorter side at which the generator sees each photo, aspect ratio kept "
-        "(default: the whole photo squeezed into the model's training square)",
+        help="the shorter side at which the generator sees each photo, aspect ratio kept; "
+        "'auto' (default): 1.5 times the model's training size; 'squeeze': the whole photo "
+        "squeezed into the training square",
     )
     colorize.set_defaults(func=_colorize)
 

@@ -1,14 +1,14 @@
 """Colorize photos of any size with a trained generator.
 
 Resizing policy: the generator sees the whole photo shrunk, never cropped (a crop would
-leave parts of the photo uncoloured). By default it is squeezed to the square the generator
-was trained on (aspect ratio not kept); with ``working_size`` it keeps its aspect ratio and
-its shorter side becomes ``working_size`` pixels (each side rounded to what the U-Net's
-levels divide), which the fully convolutional generator accepts at any size: more pixels of
-colour, at the object scale of the training crops when ``working_size`` is
-``image_size / crop_scale``. The predicted ab is upsampled to the photo's full size and
-joined with the photo's own full-resolution lightness, so every edge and texture of the
-output is the original's.
+leave parts of the photo uncoloured). It keeps its aspect ratio and its shorter side becomes
+``working_size`` pixels (each side rounded to what the U-Net's levels divide), which the
+fully convolutional generator accepts at any size: objects then appear at the scale of the
+training crops (a crop covering ``image_size / working_size`` of a photo's shorter side),
+and colour has more pixels than the training square gives. ``working_size=None`` squeezes
+the photo into the training square instead (aspect ratio lost). The predicted ab is
+upsampled to the photo's full size and joined with the photo's own full-resolution
+lightness, so every edge and texture of the output is the original's.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -39,28 +40,39 @@ def _resize_channel(channel: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.float32)
 
 
+# The default shorter side, as a multiple of the training square: the generator then sees
+# objects at the scale of a training crop covering 2/3 of a photo's shorter side, inside the
+# default crop_scale range. On BSDS500 it gave 63% of the truth's colourfulness against 57%
+# when squeezed, at the same PSNR, and a lower CIEDE2000 (README, Colorize photos).
+AUTO_WORKING_SCALE = 1.5
+
+
 class Colorizer:
     """A generator plus the pre- and post-processing that make it colorize whole photos.
 
     working_size: the shorter side, in pixels, at which the generator sees a photo (aspect
-    ratio kept); None squeezes the whole photo into the generator's training square.
+    ratio kept); "auto": 1.5 times the generator's training square; None squeezes the whole
+    photo into the training square.
     """
 
     def __init__(
         self,
         generator: object,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        working_size: int | None = None,
+        working_size: int | Literal["auto"] | None = "auto",
     ) -> None:
         self.max_pixels = max_pixels
         self.size = int(generator.input_shape[1])
+        if working_size == "auto":
+            working_size = round(AUTO_WORKING_SCALE * self.size)
         self.working_size = working_size
         if working_size is None:
             self.generator, self.multiple = generator, self.size
         else:
-            if working_size < 1:
+            if not isinstance(working_size, int) or working_size < 1:
                 raise ValueError(
-                    f"working_size must be a positive number of pixels, not {working_size}"
+                    f"working_size must be a positive number of pixels, 'auto' or None (squeeze), "
+                    f"not {working_size!r}"
                 )
             self.generator = any_size(generator)
             self.multiple = size_multiple(self.generator, self.size)
@@ -70,7 +82,7 @@ class Colorizer:
         cls,
         model: str | Path,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        working_size: int | None = None,
+        working_size: int | Literal["auto"] | None = "auto",
     ) -> Colorizer:
         """From a .keras file, a folder holding generator.keras, or an MLflow model URI."""
         import keras
