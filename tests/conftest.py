@@ -19,12 +19,6 @@ from PIL import Image
 
 from colorgan.sample import sample_photo_paths
 
-# pytest-xdist already runs one worker per core: one TensorFlow thread pool per process, of one
-# thread, keeps the workers (and the stage processes they start) from oversubscribing the
-# cores; TensorFlow reads these when it starts, here and in every subprocess.
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-
 REPO = Path(__file__).resolve().parents[1]
 # What a DVC project copy needs to run the pipeline (the package itself is installed).
 PROJECT_FILES = [
