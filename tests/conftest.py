@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +45,26 @@ TINY_PARAMS = {
     },
     "train": {"epochs": 2, "pretrain_epochs": 1, "batch_size": 8, "steps_per_epoch": 2},
 }
+
+
+# Tests that take these run a whole (tiny) pipeline: tens of seconds each.
+PIPELINE_FIXTURES = {"make_project", "project", "trained_project", "prefect_api"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with the most pipeline tests first, the quick unit tests last.
+
+    pytest-xdist hands tests to its workers in this order; a long test handed out last keeps
+    one core busy while the other idles. A module's tests stay together and in their order
+    (its module-scoped fixtures are built once per worker).
+    """
+
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
+    heavy = Counter(module(i) for i in items if PIPELINE_FIXTURES & set(i.fixturenames))
+    first_seen = {name: index for index, name in enumerate(dict.fromkeys(map(module, items)))}
+    items.sort(key=lambda item: (-heavy[module(item)], first_seen[module(item)]))
 
 
 def deep_update(base: dict, overrides: dict) -> dict:
