@@ -68,7 +68,7 @@ from colorgan.color import lab_to_rgb, rgb_to_lab
 from colorgan.config import Params, parse_params
 from colorgan.evaluate import EvalPaths, per_image_table, predict
 from colorgan.images import load_rgb
-from colorgan.inference import AUTO_WORKING_SCALE, Colorizer
+from colorgan.inference import AUTO_WORKING_SCALE, Colorizer, parse_working_size
 from colorgan.ingest import SPLITS, check_usable, ingest, iter_source
 from colorgan.metrics import ciede2000, colorfulness, psnr, ssim
 from colorgan.preprocess import preprocess
@@ -314,7 +314,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="score earlier identical trainings")
     parser.add_argument(
         "--working-size",
-        type=lambda text: text if text == "auto" else None if text == "squeeze" else int(text),
+        type=parse_working_size,
         default="auto",
         help="full-resolution view: the shorter side at which the generator sees a photo, as "
         "colorgan colorize --working-size takes it (pixels, auto or squeeze; default auto)",

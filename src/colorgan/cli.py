@@ -23,12 +23,13 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _working_size(text: str) -> int | str | None:
-    if text in ("auto", "squeeze"):
-        return None if text == "squeeze" else text
-    if text.isdigit() and int(text) > 0:
-        return int(text)
-    raise argparse.ArgumentTypeError(f"{text!r}: give a number of pixels, 'auto' or 'squeeze'")
+def _working_size(text: str) -> object:
+    from colorgan.inference import parse_working_size
+
+    try:
+        return parse_working_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _colorize(args: argparse.Namespace) -> int:

@@ -47,6 +47,18 @@ def _resize_channel(channel: np.ndarray, width: int, height: int) -> np.ndarray:
 AUTO_WORKING_SCALE = 1.5
 
 
+WorkingSize = int | Literal["auto"] | None
+
+
+def parse_working_size(text: str) -> WorkingSize:
+    """A working size as written on a command line: pixels, 'auto' or 'squeeze' (None)."""
+    if text in ("auto", "squeeze"):
+        return None if text == "squeeze" else "auto"
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ValueError(f"{text!r}: give a number of pixels, 'auto' or 'squeeze'")
+
+
 class Colorizer:
     """A generator plus the pre- and post-processing that make it colorize whole photos.
 
@@ -59,7 +71,7 @@ class Colorizer:
         self,
         generator: object,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        working_size: int | Literal["auto"] | None = "auto",
+        working_size: WorkingSize = "auto",
     ) -> None:
         self.max_pixels = max_pixels
         self.size = int(generator.input_shape[1])
@@ -82,7 +94,7 @@ class Colorizer:
         cls,
         model: str | Path,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        working_size: int | Literal["auto"] | None = "auto",
+        working_size: WorkingSize = "auto",
     ) -> Colorizer:
         """From a .keras file, a folder holding generator.keras, or an MLflow model URI."""
         import keras
