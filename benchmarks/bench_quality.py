@@ -68,7 +68,7 @@ from colorgan.color import lab_to_rgb, rgb_to_lab
 from colorgan.config import Params, parse_params
 from colorgan.evaluate import EvalPaths, per_image_table, predict
 from colorgan.images import load_rgb
-from colorgan.inference import AUTO_WORKING_SCALE, Colorizer, parse_working_size
+from colorgan.inference import Colorizer, parse_working_size
 from colorgan.ingest import SPLITS, check_usable, ingest, iter_source
 from colorgan.metrics import ciede2000, colorfulness, psnr, ssim
 from colorgan.preprocess import preprocess
@@ -376,11 +376,8 @@ def main() -> None:
         float(first["colorfulness_truth"].mean()),
         trained,
     )
-    seen = {
-        None: f"{size}x{size}, squeezed",
-        "auto": f"shorter side {round(AUTO_WORKING_SCALE * size)} px",
-    }
-    seen = seen.get(args.working_size, f"shorter side {args.working_size} px")
+    pixels = colorizer.working_size  # as the Colorizer resolved it ("auto" -> pixels)
+    seen = f"{size}x{size}, squeezed" if pixels is None else f"shorter side {pixels} px"
     view_full = print_view(
         f"test split, {len(photos)} photos at full resolution (colorgan colorize; G sees {seen})",
         [summarize(name, table) for name, table in full.items()],
