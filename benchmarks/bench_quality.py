@@ -117,15 +117,35 @@ def digest(value: object) -> str:
 # --- data: the real ingest and preprocess, cached --------------------------------------------
 
 
-def ingest_bsds(dataset: Path, params: Params, workdir: Path) -> Path:
-    """Ingest the three folders once; the split is the folder's, not the content hash's."""
-    out = workdir / f"ingested-{digest([str(dataset), params.data.model_dump()])}"
+def split_folders(dataset: Path, more_photos: Path | None) -> dict[Path, str]:
+    """Each photo folder and the split its photos go to.
+
+    BSDS500 alone: its own train / val / test. With ``more_photos`` (imagenet-samples): BSDS
+    train and val and the extra train folder all train, the extra val folder validates
+    (epoch selection, chroma gain), and BSDS500 test stays the test set.
+    """
+    if more_photos is None:
+        return {dataset / split: split for split in SPLITS}
+    return {
+        dataset / "train": "train",
+        dataset / "val": "train",
+        more_photos / "train": "train",
+        more_photos / "val": "val",
+        dataset / "test": "test",
+    }
+
+
+def ingest_bsds(folders: dict[Path, str], params: Params, workdir: Path) -> Path:
+    """Ingest the folders once; the split is the folder's, not the content hash's."""
+    key = digest([sorted((str(f), s) for f, s in folders.items()), params.data.model_dump()])
+    out = workdir / f"ingested-{key}"
     if (out / "manifest.csv").exists():  # written last: its presence means a complete ingest
         return out
     shutil.rmtree(out, ignore_errors=True)
-    files = itertools.chain.from_iterable(iter_source(str(dataset / split)) for split in SPLITS)
+    files = itertools.chain.from_iterable(iter_source(str(folder)) for folder in folders)
     result = ingest(files, params.data, out / "images", params.data.workers)
-    folder = result.manifest["source"].map(lambda source: Path(source).parent.name)
+    split_of = {str(folder): split for folder, split in folders.items()}
+    folder = result.manifest["source"].map(lambda source: split_of[str(Path(source).parent)])
     result.manifest = result.manifest.assign(split=folder)
     check_usable(result, params.data.split)
     result.rejected.to_csv(out / "rejected.csv", index=False)
@@ -306,6 +326,13 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument(
+        "--more-photos",
+        type=Path,
+        default=None,
+        help="a folder with train/ and val/ (e.g. ../shared/datasets/imagenet-samples): its "
+        "photos and BSDS train+val train, its val validates, BSDS test tests",
+    )
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--epochs", type=int, default=8, help="epochs per model")
     parser.add_argument("--steps-per-epoch", type=int, default=200, help="batches per epoch")
@@ -331,7 +358,8 @@ def main() -> None:
     }
     params = parse_params(nested(flat), "bench_quality")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    ingested = ingest_bsds(args.dataset.resolve(), params, args.workdir)
+    more = args.more_photos.resolve() if args.more_photos else None
+    ingested = ingest_bsds(split_folders(args.dataset.resolve(), more), params, args.workdir)
     prepared = prepare(ingested, params, args.workdir)
     manifest = pd.read_csv(ingested / "manifest.csv")
     counts = manifest["split"].value_counts().to_dict()

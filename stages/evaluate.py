@@ -1,4 +1,4 @@
-"""DVC stage evaluate: models/ + test shards -> metrics/eval.json, plots/, reports/."""
+"""DVC stage evaluate: models/ + val and test shards -> metrics/eval.json, plots/, reports/."""
 
 import json
 import sys

@@ -16,31 +16,57 @@ def test_evaluate_writes_metrics_plots_pictures_and_one_offline_report(trained_p
     for key in ("psnr", "ssim", "ciede2000", "auc_ab", "colorfulness_ratio", "gray_psnr"):
         assert key in metrics, key
     assert {"precision_macro", "f1_weighted"} <= set(metrics["color_classes"])
-    assert {"precision", "recall", "roc_auc", "fooling_rate"} <= set(metrics["discriminator"])
+    # Both heads (the default trains a PixelGAN), each with a threshold chosen on val.
+    for head in ("discriminator", "pixel_discriminator"):
+        scores = metrics[head]
+        assert {"precision", "recall", "roc_auc", "fooling_rate", "val_roc_auc"} <= set(scores)
+        assert 0 < scores["threshold"] <= 1
+        patches = scores["true_positive"] + scores["false_negative"]
+        assert patches == metrics["test_views"] * scores["patches_per_view"]
+    assert metrics["test_views"] == metrics["test_images"] * metrics["views_per_photo"]
+    for comparison in ("colorized_vs_real", "gray_vs_real"):
+        scores = metrics[comparison]
+        assert 0 <= scores["c2st_accuracy"] <= 1 and scores["frechet_distance"] >= 0
+        assert {"manifold_precision", "manifold_recall", "c2st_p_value"} <= set(scores)
     reports = trained_project / "reports"
-    for name in (
+    pictures = [
         "confusion_matrix.png",
         "pr_curve.png",
+        "roc_curve.png",
+        "discriminator_scores.png",
+        "two_sample_test.png",
         "samples_best.png",
         "samples_worst.png",
-        "per_image.csv",
-    ):
+        "samples_random.png",
+    ]
+    for name in [*pictures, "per_image.csv"]:
         assert (reports / name).stat().st_size > 0, name
     page = (reports / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 5
+    assert page.count("data:image/png;base64,") == len(pictures)
+    assert "G fools D" in page
     assert "http" not in page  # opens offline
     per_image = pd.read_csv(reports / "per_image.csv")
     assert len(per_image) == metrics["test_images"]
     assert {"class_f1_macro", "gray_class_f1_macro", "gray_ciede2000"} <= set(per_image)
     assert metrics["class_f1_macro"] == pytest.approx(per_image["class_f1_macro"].mean(), abs=1e-4)
+    confusion = pd.read_csv(trained_project / "plots/c2st_confusion.csv")
+    assert len(confusion) == metrics["colorized_vs_real"]["real_samples"] * 2
 
 
 def test_dvc_plots_show_renders_the_csv_plots_and_the_pictures(trained_project, tmp_path):
     shown = run(["dvc", "plots", "show", "--json", "-o", str(tmp_path)], trained_project)
     plots = json.loads(shown.stdout)["data"]
     kinds = {name: {entry["type"] for entry in entries} for name, entries in plots.items()}
-    assert kinds["plots/confusion.csv"] == kinds["plots/pr_curve.csv"] == {"vega"}
-    for picture in ("confusion_matrix", "pr_curve", "samples_best", "samples_worst"):
+    for plot in (
+        "plots/confusion.csv",
+        "plots/pixel_confusion.csv",
+        "plots/c2st_confusion.csv",
+        "plots/c2st_gray_confusion.csv",
+        "discriminator_pr_curve",
+        "discriminator_roc_curve",
+    ):
+        assert kinds[plot] == {"vega"}, plot
+    for picture in ("confusion_matrix", "roc_curve", "two_sample_test", "samples_best"):
         assert kinds[f"reports/{picture}.png"] == {"image"}, picture
     assert {"actual", "predicted"} <= set(
         plots["plots/confusion.csv"][0]["content"]["data"]["values"][0]

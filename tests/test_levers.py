@@ -43,7 +43,7 @@ def _gan(**overrides):
 
 def test_enhanced_reals_are_what_the_discriminator_judges_and_l1_still_sees_the_truth():
     gan = _gan(train={"color_enhance_factor": 1.5})
-    gan.set_phase(pretraining=True)  # D untouched by the step: its output is reproducible
+    gan.set_phase(pretraining=False)  # D's losses are computed before its update
     head = gan.discriminator.get_layer("patch_logits")
     head.kernel.assign(head.kernel * 300)  # a fresh D says ~0 to everything: make it opinionated
     lightness, real_ab = _batch()

@@ -45,8 +45,7 @@ class CheckpointStore:
         partial.mkdir()
         for name, model in _networks(gan):
             model.save_weights(partial / f"{name}.weights.h5")
-        for name in ("g_optimizer", "d_optimizer"):
-            optimizer = getattr(gan, name)
+        for name, optimizer in gan.optimizers.items():
             np.savez(partial / f"{name}.npz", *[v.numpy() for v in optimizer.variables])
         (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
         shutil.rmtree(final, ignore_errors=True)
@@ -60,8 +59,7 @@ class CheckpointStore:
         for name, model in _networks(gan):
             model.load_weights(path / f"{name}.weights.h5")
         gan.build_optimizers()
-        for name in ("g_optimizer", "d_optimizer"):
-            optimizer = getattr(gan, name)
+        for name, optimizer in gan.optimizers.items():
             with np.load(path / f"{name}.npz") as saved:
                 arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
             if len(arrays) != len(optimizer.variables):
@@ -77,16 +75,28 @@ class CheckpointStore:
     def best_generator(self) -> Path:
         """The generator weights of the epoch that model selection keeps (beside the series,
         so resuming keeps the best epoch found before the kill)."""
-        return self.directory / "best" / "generator.weights.h5"
+        return self.best_weights("generator")
+
+    def best_weights(self, network: str) -> Path:
+        """The kept epoch's weights of one network: generator, discriminator or
+        pixel_discriminator (evaluation scores D of the same epoch as G)."""
+        return self.directory / "best" / f"{network}.weights.h5"
 
     def save_best(self, gan: ColorGAN) -> None:
+        """Save G and the discriminator(s) of the epoch model selection keeps."""
         if not self.writable:
             return
-        final = self.best_generator
-        final.parent.mkdir(parents=True, exist_ok=True)
-        partial = final.with_name(f".partial-{final.name}")
-        gan.generator.save_weights(partial)
-        partial.replace(final)  # atomic: a kill leaves the old best or the new one
+        self.best_generator.parent.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, model in _networks(gan):
+            final = self.best_weights(name)
+            partial = final.with_name(f".partial-{final.name}")
+            model.save_weights(partial)
+            written.append((partial, final))
+        # All written first, then renamed (each atomic): a kill leaves the old best or the
+        # new one for each network, and mixes epochs only within these few renames.
+        for partial, final in written:
+            partial.replace(final)
 
 
 def _networks(gan: ColorGAN) -> list[tuple[str, object]]:

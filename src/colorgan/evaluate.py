@@ -1,6 +1,47 @@
-"""Evaluate: colour quality on the test split against a gray baseline, and how well D tells
-real colours from generated ones. Writes DVC metrics and plots, pictures and one HTML report,
-and logs them all into the training's MLflow run."""
+"""Evaluate: colour quality on the test split against a gray baseline; how well each
+discriminator head tells true colours from generated ones; and how far the colorized photos
+are from true colour photos as sets (colorgan.distribution_metrics). Writes DVC metrics and
+plots, pictures and one HTML report, and logs them all into the training's MLflow run.
+
+What D is shown, and why:
+
+- **Views.** The test shards hold one centre square per photo, at image_size; a PatchGAN
+  there gives a few dozen strongly overlapping patches per photo. Each photo is judged in
+  ``evaluate.views_per_photo`` views instead: the square, its mirror image, and random square
+  sub-windows (side a uniform fraction in [VIEW_SCALE_MIN, 1] of the square's, anywhere,
+  mirrored half the time) resized back to image_size, which is what training's random crops
+  are (a crop of a fraction of the photo's side, resized to image_size), only upsampled from
+  the stored square rather than cut from the full photo. Views of one photo are not
+  independent samples: they vary framing, scale and orientation, the only freedom a photo
+  gives. The same views feed the feature metrics.
+- **As in training.** True pairs are (L, ab x train.color_enhance_factor clipped to
+  [-1, 1]): the real colours D learned to call real. Generated pairs come from the generator
+  of the kept epoch (models/generator.keras without the fitted chroma gain, which D never
+  saw), in inference mode; D is the same epoch's (train.py saves them together). No
+  DiffAugment and no instance noise: both are training-time regularizers, and cutout would
+  only add blanked patches neither class can be told by.
+- **BatchNorm: batch statistics** (training=True), real and generated pairs in separate
+  batches of train.batch_size mixing views of different photos, exactly as D ran in every
+  training step: that is the function D learned. D's moving averages were accumulated over
+  alternating real and generated batches of a changing G, so they describe neither kind.
+  Measured on a small trained model (32 px, 8 epochs, the sample photos): with batch
+  statistics PatchGAN / PixelGAN test ROC AUC 0.98 / 0.95; with the moving averages
+  (inference mode) 0.52 / 0.76, with D's scores of both kinds bunched together. The caveat:
+  with batch statistics a patch's score also depends on its batch, which is all real or all
+  generated, as in training. ``stateless_call`` returns the updated moving averages instead
+  of assigning them, so scoring leaves D as saved.
+- **Threshold** chosen on the validation photos (evaluate.threshold: youden maximizes
+  Youden's J = TPR - FPR there, the same as maximizing balanced accuracy), then applied to
+  the test photos unchanged: the test figures are not tuned on the test photos.
+
+ROC AUC near 0.5: G fools D; near 1: D sees through G.
+
+The set comparisons judge the colorizer as shipped (chroma gain included) with a judge that
+never trained against it: the true-colour, colorized and gray versions of the same views, as
+EfficientNet-Lite0 features; the two-sample classifiers learn on the validation photos (which
+epoch selection and the chroma gain also saw: fine for fitting a classifier) and are scored
+on the test photos.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +52,23 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from sklearn.metrics import (
     average_precision_score,
     confusion_matrix,
     precision_recall_curve,
     precision_recall_fscore_support,
     roc_auc_score,
+    roc_curve,
 )
 
 from colorgan import report, tracking
 from colorgan.color import gray_baseline, join_l_ab, scaled_lab_to_rgb, unscale_lab
+from colorgan.color_tf import rgb_to_scaled_lab
 from colorgan.config import Params
-from colorgan.data import make_dataset
+from colorgan.data import fixed_view, make_dataset, prepared_stats, shard_paths
+from colorgan.distribution_metrics import lite0_features, set_comparison
+from colorgan.errors import ColorganError
 from colorgan.losses import real_probability
 from colorgan.metrics import (
     ab_error_auc,
@@ -33,8 +79,24 @@ from colorgan.metrics import (
     psnr,
     ssim,
 )
+from colorgan.report import HeadResult, Predictions
 
 PR_CURVE_POINTS = 200  # enough for a smooth curve, small enough to diff in git
+# DVC's confusion template counts one CSV row per sample; a PixelGAN judges every pixel
+# (millions of rows). Above this many, the rows are scaled down in proportion (the exact
+# counts are in eval.json).
+MAX_CONFUSION_ROWS = 10_000
+VIEW_SCALE_MIN = 0.5  # smaller sub-windows would be upsampled more than 2x: mostly blur
+HEADS = {"discriminator": "PatchGAN", "pixel_discriminator": "PixelGAN"}
+PLOT_PREFIX = {"discriminator": "", "pixel_discriminator": "pixel_"}
+COMPARISONS = {
+    "colorized_vs_real": ("colorized", "colorized vs true colours", "c2st_confusion.csv"),
+    "gray_vs_real": ("gray", "gray (ab = 0) vs true colours", "c2st_gray_confusion.csv"),
+}
+
+
+class EvaluationError(ColorganError):
+    """The prepared data or the trained models are not what evaluation needs."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +104,7 @@ class EvalPaths:
     prepared: Path
     models: Path
     metrics: Path  # metrics/eval.json
-    plots: Path  # confusion.csv, pr_curve.csv
+    plots: Path  # confusion, PR and ROC curves, two-sample confusion: CSV
     reports: Path  # per_image.csv, PNGs, report.html
 
     @classmethod
@@ -56,56 +118,75 @@ class EvalPaths:
         )
 
 
-@dataclass
-class Predictions:
-    real: np.ndarray  # (n, s, s, 3) scaled Lab, ground truth
-    fake: np.ndarray  # (n, s, s, 3) scaled Lab, generated ab with the true L
-    real_prob: np.ndarray  # (n, p, p) D's P(real) for each patch of the true pairs
-    fake_prob: np.ndarray  # (n, p, p) ... and of the generated pairs
+# --- the photos and their views -------------------------------------------------------------
 
 
-def patch_probabilities(
-    discriminator: keras.Model, lightness: np.ndarray, ab: np.ndarray, kind: str
-) -> np.ndarray:
-    """D's P(real) for each patch of a batch of (L, ab) pairs, (b, p, p).
+def load_photos(split_dir: Path, limit: int | None = None) -> np.ndarray:
+    """A val/test split's stored squares as uint8 RGB (n, s, s, 3), in shard order."""
+    size = prepared_stats(split_dir)["image_size"]
+    paths = [str(path) for path in shard_paths(split_dir)]
+    dataset = tf.data.TFRecordDataset(paths).map(lambda record: fixed_view(record, size))
+    if limit:
+        dataset = dataset.take(limit)
+    photos = [image.numpy() for image in dataset]
+    if not photos:
+        raise EvaluationError(
+            f"{split_dir} holds no photos; add photos or change data.split, then rerun the "
+            "ingest and preprocess stages"
+        )
+    return np.stack(photos)
 
-    BatchNorm normalizes with the batch's own statistics (training=True), as in training and
-    as pix2pix does at test time: D's moving averages were accumulated over the real and the
-    generated batches of a changing G and fit neither, so in inference mode D calls nearly
-    every patch "real". ``stateless_call`` returns the updated moving averages instead of
-    assigning them, so scoring leaves D exactly as it was saved.
-    """
-    logits, _ = discriminator.stateless_call(
-        discriminator.trainable_variables,
-        discriminator.non_trainable_variables,
-        [lightness, ab],
-        training=True,
-    )
-    return np.asarray(real_probability(logits, kind))[..., 0]
+
+def photo_views(photos: np.ndarray, views: int, seed: int) -> np.ndarray:
+    """``views`` views of each photo as float RGB in [0, 1], photo after photo: the photo,
+    its mirror image, then random square sub-windows (side a uniform fraction in
+    [VIEW_SCALE_MIN, 1] of the photo's), mirrored half the time, resized back to its size."""
+    count, size = photos.shape[0], photos.shape[1]
+    rng = np.random.default_rng(seed)
+    sides = rng.uniform(VIEW_SCALE_MIN, 1.0, (count, views)) * size
+    sides[:, :2] = size  # views 0 and 1: the whole photo
+    sides = np.maximum(np.round(sides), 2)
+    tops = np.floor(rng.uniform(0, 1, (count, views)) * (size - sides + 1))
+    lefts = np.floor(rng.uniform(0, 1, (count, views)) * (size - sides + 1))
+    flips = rng.uniform(0, 1, (count, views)) < 0.5
+    flips[:, :2] = [False, True]
+    # crop_and_resize's box corners are pixel centres in [0, 1]: a whole box is the identity.
+    corners = np.stack([tops, lefts, tops + sides - 1, lefts + sides - 1], axis=-1) / (size - 1)
+    crops = tf.image.crop_and_resize(
+        tf.constant(photos, tf.float32) / 255.0,
+        corners.reshape(-1, 4).astype(np.float32),
+        np.repeat(np.arange(count), views).astype(np.int32),
+        (size, size),
+    ).numpy()
+    crops[flips.ravel()] = crops[flips.ravel(), :, ::-1]
+    return np.clip(crops, 0.0, 1.0)
+
+
+def split_views(split_dir: Path, params: Params) -> np.ndarray:
+    """The views of a split's photos in scaled Lab (the training pipeline's conversion)."""
+    photos = load_photos(split_dir, params.evaluate.max_images or None)
+    rgb = photo_views(photos, params.evaluate.views_per_photo, params.seed)
+    return np.asarray(rgb_to_scaled_lab(tf.constant(rgb)))
+
+
+# --- colour quality of the stored squares ----------------------------------------------------
 
 
 def predict(params: Params, paths: EvalPaths) -> Predictions:
-    """Run G (inference mode) and D (batch statistics, see patch_probabilities) over the test
-    split, real and generated pairs in separate batches as in training."""
+    """Run G (inference mode, as shipped) over the test split's stored squares."""
     generator = keras.models.load_model(paths.models / "generator.keras")
-    discriminator = keras.models.load_model(paths.models / "discriminator.keras")
-    kind = params.train.adversarial_loss
     limit = params.evaluate.max_images or None
-    real, fake, real_prob, fake_prob = [], [], [], []
+    real, fake = [], []
     dataset = make_dataset(
         paths.prepared / "test", params.train.batch_size, training=False, seed=params.seed
     )
     for lightness, real_ab in dataset:
         fake_ab = generator(lightness, training=False)
-        real_prob.append(patch_probabilities(discriminator, lightness, real_ab, kind))
-        fake_prob.append(patch_probabilities(discriminator, lightness, fake_ab, kind))
         real.append(join_l_ab(lightness.numpy(), real_ab.numpy()))
         fake.append(join_l_ab(lightness.numpy(), np.asarray(fake_ab)))
         if limit and sum(map(len, real)) >= limit:
             break
-    return Predictions(
-        *(np.concatenate(part)[:limit] for part in (real, fake, real_prob, fake_prob))
-    )
+    return Predictions(*(np.concatenate(part)[:limit] for part in (real, fake)))
 
 
 def image_scores(real_scaled: np.ndarray, fake_scaled: np.ndarray) -> dict[str, float]:
@@ -138,37 +219,277 @@ def per_image_table(predictions: Predictions) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# --- the discriminators -------------------------------------------------------------------
+
+
+def trained_generator(generator: keras.Model) -> keras.Model:
+    """The shipped generator without its chroma gain: the generator D was trained against."""
+    names = {layer.name for layer in generator.layers}
+    if "chroma_gain" not in names:  # models.with_chroma_gain's layer
+        return generator
+    return keras.Model(generator.input, generator.get_layer("chroma_gain").input)
+
+
+def load_discriminators(models: Path) -> dict[str, keras.Model]:
+    """The heads train.py saved: the PatchGAN, and the PixelGAN when there was one."""
+    heads = {}
+    for name in HEADS:
+        path = models / f"{name}.keras"
+        if path.exists():
+            heads[name] = keras.models.load_model(path)
+    if "discriminator" not in heads:
+        raise EvaluationError(f"no {models / 'discriminator.keras'}; run the train stage first")
+    return heads
+
+
+def patch_probabilities(
+    discriminator: keras.Model,
+    lightness: np.ndarray,
+    ab: np.ndarray,
+    kind: str,
+    batch_statistics: bool = True,
+) -> np.ndarray:
+    """D's P(real) for each patch of a batch of (L, ab) pairs, (b, p, p).
+
+    ``batch_statistics``: BatchNorm normalizes with the batch's own statistics, as in every
+    training step (see the module docstring); ``stateless_call`` hands back the updated
+    moving averages instead of assigning them, so scoring leaves D exactly as it was saved.
+    False: inference mode, with the moving averages.
+    """
+    logits, _ = discriminator.stateless_call(
+        discriminator.trainable_variables,
+        discriminator.non_trainable_variables,
+        [lightness, ab],
+        training=batch_statistics,
+    )
+    return np.asarray(real_probability(logits, kind))[..., 0]
+
+
+def shown_real_ab(ab: np.ndarray, color_enhance_factor: float) -> np.ndarray:
+    """The true ab as D saw them in training (ColorGAN.train_step)."""
+    return np.clip(ab * color_enhance_factor, -1.0, 1.0)
+
+
+def batch_indices(count: int, batch_size: int, seed: int) -> list[np.ndarray]:
+    """Shuffled batches of ``count`` items, all of ``batch_size``: batch statistics of a
+    last batch of one or two would be noise, so it is filled up from the batch before
+    (those items are scored twice; their second score is kept)."""
+    order = np.random.default_rng(seed).permutation(count)
+    batches = [order[start : start + batch_size] for start in range(0, count, batch_size)]
+    if len(batches) > 1 and len(batches[-1]) < batch_size:
+        batches[-1] = order[-batch_size:]
+    return batches
+
+
+def judge_views(
+    lab: np.ndarray,
+    generator: keras.Model,
+    discriminators: dict[str, keras.Model],
+    params: Params,
+    batch_statistics: bool = True,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each head's P(real) for every patch of the true and of the generated pairs of the
+    views (scaled Lab, (m, s, s, 3)): {head: (real (m, p, p), generated (m, p, p))}."""
+    kind, factor = params.train.adversarial_loss, params.train.color_enhance_factor
+    scores: dict[str, list[np.ndarray]] = {}
+    for index in batch_indices(len(lab), params.train.batch_size, params.seed):
+        lightness, ab = lab[index, ..., :1], lab[index, ..., 1:]
+        fake_ab = np.asarray(generator(lightness, training=False))
+        shown = shown_real_ab(ab, factor)
+        for name, head in discriminators.items():
+            real = patch_probabilities(head, lightness, shown, kind, batch_statistics)
+            fake = patch_probabilities(head, lightness, fake_ab, kind, batch_statistics)
+            if name not in scores:  # the first batch tells each head's patch grid
+                scores[name] = [np.zeros((len(lab), *real.shape[1:]), np.float32) for _ in (0, 1)]
+            scores[name][0][index], scores[name][1][index] = real, fake
+    return {name: (real, fake) for name, (real, fake) in scores.items()}
+
+
+def youden_threshold(real_prob: np.ndarray, fake_prob: np.ndarray) -> float:
+    """The P(real) threshold maximizing Youden's J = TPR - FPR (= 2 x balanced accuracy - 1)
+    for 'P(real) >= threshold means real'; 1.0 when no threshold beats chance."""
+    actual, score = _labelled(real_prob, fake_prob)
+    if len(np.unique(actual)) < 2:
+        return 0.5
+    false_positive, true_positive, thresholds = roc_curve(actual, score)
+    best = int(np.argmax(true_positive - false_positive))
+    return float(min(thresholds[best], 1.0))  # roc_curve's first threshold is +inf
+
+
+def choose_threshold(rule: str | float, real_prob: np.ndarray, fake_prob: np.ndarray) -> float:
+    """evaluate.threshold applied to the validation scores."""
+    return youden_threshold(real_prob, fake_prob) if rule == "youden" else float(rule)
+
+
+def _labelled(real_prob: np.ndarray, fake_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    actual = np.concatenate([np.ones(real_prob.size), np.zeros(fake_prob.size)]).astype(int)
+    return actual, np.concatenate([np.ravel(real_prob), np.ravel(fake_prob)])
+
+
 def discriminator_report(
     real_prob: np.ndarray, fake_prob: np.ndarray, threshold: float
 ) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
-    """Patch-level scores of D ('real' is the positive class): metrics, confusion rows, PR curve."""
-    actual = np.concatenate([np.ones(real_prob.size), np.zeros(fake_prob.size)]).astype(int)
-    score = np.concatenate([real_prob.ravel(), fake_prob.ravel()])
-    predicted = (score > threshold).astype(int)
+    """Patch-level scores of D ('real' is the positive class; P(real) >= threshold means
+    real): metrics, confusion rows (see MAX_CONFUSION_ROWS), PR curve."""
+    actual, score = _labelled(real_prob, fake_prob)
+    predicted = (score >= threshold).astype(int)
     tn, fp, fn, tp = confusion_matrix(actual, predicted, labels=[0, 1]).ravel()
     precision, recall, f1, _ = precision_recall_fscore_support(
         actual, predicted, average="binary", zero_division=0
     )
     both_classes = len(np.unique(actual)) == 2
     metrics = {
+        "threshold": float(threshold),
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),
         "accuracy": float((tp + tn) / actual.size),
+        "balanced_accuracy": float(0.5 * (tp / max(tp + fn, 1) + tn / max(tn + fp, 1))),
         "roc_auc": float(roc_auc_score(actual, score)) if both_classes else 0.5,
         "average_precision": float(average_precision_score(actual, score)),
-        "fooling_rate": float(np.mean(fake_prob > threshold)),
+        "fooling_rate": float(np.mean(np.ravel(fake_prob) >= threshold)),
         "true_positive": int(tp),
         "false_positive": int(fp),
         "true_negative": int(tn),
         "false_negative": int(fn),
     }
-    names = np.array(["generated", "real"])
-    confusion_rows = pd.DataFrame({"actual": names[actual], "predicted": names[predicted]})
+    confusion = confusion_rows(metrics, ("real", "generated"))
     curve_precision, curve_recall, _ = precision_recall_curve(actual, score)
-    keep = np.unique(np.linspace(0, len(curve_recall) - 1, PR_CURVE_POINTS).astype(int))
+    keep = _thinned(len(curve_recall))
     pr_curve = pd.DataFrame({"recall": curve_recall[keep], "precision": curve_precision[keep]})
-    return metrics, confusion_rows, pr_curve
+    return metrics, confusion, pr_curve
+
+
+def roc_table(real_prob: np.ndarray, fake_prob: np.ndarray) -> pd.DataFrame:
+    """The ROC curve (real positive), thinned to PR_CURVE_POINTS points."""
+    false_positive, true_positive, _ = roc_curve(*_labelled(real_prob, fake_prob))
+    keep = _thinned(len(false_positive))
+    return pd.DataFrame(
+        {"false_positive_rate": false_positive[keep], "true_positive_rate": true_positive[keep]}
+    )
+
+
+def _thinned(length: int) -> np.ndarray:
+    return np.unique(np.linspace(0, length - 1, PR_CURVE_POINTS).astype(int))
+
+
+def confusion_rows(
+    metrics: dict, names: tuple[str, str], prefix: str = "", cap: int = MAX_CONFUSION_ROWS
+) -> pd.DataFrame:
+    """One (actual, predicted) row per sample, for DVC's confusion template; ``names`` are
+    (positive, negative). Above ``cap`` samples the four cells are scaled to ``cap`` rows."""
+    positive, negative = names
+    cells = {
+        (positive, positive): metrics[f"{prefix}true_positive"],
+        (positive, negative): metrics[f"{prefix}false_negative"],
+        (negative, positive): metrics[f"{prefix}false_positive"],
+        (negative, negative): metrics[f"{prefix}true_negative"],
+    }
+    total = sum(cells.values())
+    scale = min(1.0, cap / total) if total else 1.0
+    rows = [cell for cell, count in cells.items() for _ in range(round(count * scale))]
+    return pd.DataFrame(rows, columns=["actual", "predicted"])
+
+
+def head_results(
+    val: dict[str, tuple[np.ndarray, np.ndarray]],
+    test: dict[str, tuple[np.ndarray, np.ndarray]],
+    rule: str | float,
+) -> tuple[dict[str, HeadResult], dict[str, pd.DataFrame]]:
+    """Each head: the threshold from the validation scores, the report on the test scores.
+    Returns the results and the CSV plots by file name."""
+    results, plots = {}, {}
+    for name, (real, fake) in test.items():
+        val_real, val_fake = val[name]
+        threshold = choose_threshold(rule, val_real, val_fake)
+        metrics, confusion, pr_curve = discriminator_report(real, fake, threshold)
+        val_metrics, _, _ = discriminator_report(val_real, val_fake, threshold)
+        metrics |= {
+            "val_roc_auc": val_metrics["roc_auc"],
+            "val_balanced_accuracy": val_metrics["balanced_accuracy"],
+            "patches_per_view": int(real[0].size),
+        }
+        roc = roc_table(real, fake)
+        results[name] = HeadResult(HEADS[name], metrics, real.ravel(), fake.ravel(), pr_curve, roc)
+        prefix = PLOT_PREFIX[name]
+        plots |= {
+            f"{prefix}confusion.csv": confusion,
+            f"{prefix}pr_curve.csv": pr_curve,
+            f"{prefix}roc_curve.csv": roc,
+        }
+    return results, plots
+
+
+def empty_head_plots(heads: dict[str, HeadResult]) -> dict[str, pd.DataFrame]:
+    """Header-only CSVs for a head the training did not have: DVC requires every declared
+    output to exist, and renders these as empty plots."""
+    plots = {}
+    for name, prefix in PLOT_PREFIX.items():
+        if name not in heads:
+            plots |= {
+                f"{prefix}confusion.csv": pd.DataFrame(columns=["actual", "predicted"]),
+                f"{prefix}pr_curve.csv": pd.DataFrame(columns=["recall", "precision"]),
+                f"{prefix}roc_curve.csv": pd.DataFrame(
+                    columns=["false_positive_rate", "true_positive_rate"]
+                ),
+            }
+    return plots
+
+
+# --- true colours against colorized and gray photos, as sets ---------------------------------
+
+
+def colorize(generator: keras.Model, lab: np.ndarray, batch_size: int) -> np.ndarray:
+    """The shipped generator's colours for the views' L, as scaled Lab."""
+    fake_ab = np.concatenate(
+        [
+            np.asarray(generator(lab[start : start + batch_size, ..., :1], training=False))
+            for start in range(0, len(lab), batch_size)
+        ]
+    )
+    return join_l_ab(lab[..., :1], fake_ab)
+
+
+def feature_sets(lab: np.ndarray, generator: keras.Model, batch_size: int) -> dict[str, np.ndarray]:
+    """Lite0 features of the views in true colour, colorized, and gray."""
+    versions = {
+        "real": lab,
+        "colorized": colorize(generator, lab, batch_size),
+        "gray": gray_baseline(lab),
+    }
+    return {name: lite0_features(scaled_lab_to_rgb(v)) for name, v in versions.items()}
+
+
+def set_comparisons(
+    val: dict[str, np.ndarray], test: dict[str, np.ndarray], params: Params
+) -> tuple[dict[str, dict[str, float]], dict[str, pd.DataFrame]]:
+    """Colorized vs true and gray vs true: the two-sample test (fitted on val, scored on
+    test), improved precision and recall and the Fréchet distance (test). Returns the
+    metrics sections and the two-sample tests' confusion CSVs.
+
+    Improved precision and recall group the views by photo (see improved_precision_recall:
+    otherwise near-duplicate views make every ball tiny); a single test photo cannot be
+    grouped, and its figures then compare views within it.
+    """
+    photos = len(test["real"]) // params.evaluate.views_per_photo
+    groups = np.repeat(np.arange(photos), params.evaluate.views_per_photo) if photos > 1 else None
+    sections, plots = {}, {}
+    for section, (version, _, csv_name) in COMPARISONS.items():
+        scores, _, _ = set_comparison(
+            val["real"],
+            val[version],
+            test["real"],
+            test[version],
+            k=params.evaluate.nearest_neighbours,
+            seed=params.seed,
+            test_groups=groups,
+        )
+        sections[section] = scores
+        plots[csv_name] = confusion_rows(scores, ("real", version), prefix="c2st_")
+    return sections, plots
+
+
+# --- all of it ---------------------------------------------------------------------------
 
 
 def _rounded(values: dict) -> dict:
@@ -179,24 +500,40 @@ def evaluate(params: Params, paths: EvalPaths) -> dict[str, object]:
     """Score the test split; write metrics, plots, pictures and the report. Returns the metrics."""
     predictions = predict(params, paths)
     scores = per_image_table(predictions)
-    d_metrics, confusion_rows, pr_curve = discriminator_report(
-        predictions.real_prob, predictions.fake_prob, params.evaluate.threshold
-    )
+    generator = keras.models.load_model(paths.models / "generator.keras")
+    discriminators = load_discriminators(paths.models)
+    views = {split: split_views(paths.prepared / split, params) for split in ("val", "test")}
+    judged = {
+        split: judge_views(lab, trained_generator(generator), discriminators, params)
+        for split, lab in views.items()
+    }
+    heads, plots = head_results(judged["val"], judged["test"], params.evaluate.threshold)
+    plots |= empty_head_plots(heads)
+    batch = params.train.batch_size
+    features = {split: feature_sets(lab, generator, batch) for split, lab in views.items()}
+    sets, set_plots = set_comparisons(features["val"], features["test"], params)
+    plots |= set_plots
+    per_photo = params.evaluate.views_per_photo
     metrics: dict[str, object] = {
         "test_images": len(scores),
+        "test_views": len(views["test"]),
+        "val_views": len(views["val"]),
+        "views_per_photo": per_photo,
         **_rounded(scores.mean().astype(float).to_dict()),
         "color_classes": colour_class_scores(
             unscale_lab(predictions.real), unscale_lab(predictions.fake)
         ),
-        "discriminator": _rounded(d_metrics),
+        **{name: _rounded(head.metrics) for name, head in heads.items()},
+        **{name: _rounded(section) for name, section in sets.items()},
     }
     for path in (paths.metrics.parent, paths.plots, paths.reports):
         path.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
-    confusion_rows.to_csv(paths.plots / "confusion.csv", index=False)
-    pr_curve.to_csv(paths.plots / "pr_curve.csv", index=False)
+    for name, table in plots.items():
+        table.to_csv(paths.plots / name, index=False)
     scores.to_csv(paths.reports / "per_image.csv", index_label="image")
-    report.write_report(paths.reports, metrics, scores, predictions, confusion_rows, pr_curve)
+    titles = {section: title for section, (_, title, _) in COMPARISONS.items()}
+    report.write_report(paths.reports, metrics, scores, predictions, heads, titles)
     return metrics
 
 
@@ -209,7 +546,8 @@ def evaluate_and_log(params: Params, paths: EvalPaths) -> dict[str, object]:
 
         tracking.set_up(params.tracking)
         with mlflow.start_run(run_id=run_info.run_id):
-            # MLflow names: test_psnr, test_discriminator_precision, ...
+            # MLflow names: test_psnr, test_discriminator_roc_auc,
+            # test_colorized_vs_real_c2st_accuracy, ...
             mlflow.log_metrics(tracking.flatten_numbers(metrics, "test_", separator="_"))
             mlflow.log_artifact(str(paths.metrics), artifact_path="evaluation")
             mlflow.log_artifacts(str(paths.plots), artifact_path="evaluation/plots")

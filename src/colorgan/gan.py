@@ -12,6 +12,7 @@ from colorgan.losses import discriminator_loss, generator_adversarial_loss, real
 
 LOSS_NAMES = ("g_adv", "g_l1", "g_class", "g_total", "d_real", "d_fake", "d_accuracy")
 CLASS_LOGITS = "ab_logits"  # the generator's colour-class logits, when it predicts classes
+ENCODER = "encoder"  # the generator's pretrained backbone, when it has one (encoders.py)
 
 
 class ColorGAN(keras.Model):
@@ -29,6 +30,10 @@ class ColorGAN(keras.Model):
     to the truth), ``diff_augment`` (translation / cutout of both of D's inputs), and a
     generator that predicts colour classes (its ``ab_logits`` layer), trained with the
     rebalanced class loss times ``class_weight`` beside L1 and the adversarial loss.
+
+    A pretrained encoder (the generator's ``encoder`` layer) has an optimizer of its own,
+    usually at a lower learning rate, and is left alone while ``encoder_frozen`` is set: the
+    decoder first learns to read the ImageNet features before they may move.
     """
 
     def __init__(
@@ -68,14 +73,43 @@ class ColorGAN(keras.Model):
         self.l1_weight = l1_weight
         self.real_label = 1.0 - label_smoothing
         self.pretraining = False  # read when fit() traces train_step
+        self.encoder_frozen = False  # likewise
+        self.encoder = next((la for la in generator.layers if la.name == ENCODER), None)
         self.noise_std = keras.Variable(0.0, trainable=False, name="instance_noise_std")
         self.noise_seed = keras.random.SeedGenerator(seed)
         self.val_l1 = keras.metrics.Mean(name="g_l1")
 
-    def compile(self, g_optimizer: keras.Optimizer, d_optimizer: keras.Optimizer, **kwargs) -> None:
+    def compile(
+        self,
+        g_optimizer: keras.Optimizer,
+        d_optimizer: keras.Optimizer,
+        e_optimizer: keras.Optimizer | None = None,
+        **kwargs,
+    ) -> None:
+        """``e_optimizer`` trains the pretrained encoder; without one it trains with G's."""
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
+        self.e_optimizer = e_optimizer if self._encoder_variables() else None
+
+    @property
+    def optimizers(self) -> dict[str, keras.Optimizer]:
+        """Every optimizer by name: what a checkpoint saves."""
+        named = {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
+        if self.e_optimizer is not None:
+            named["e_optimizer"] = self.e_optimizer
+        return named
+
+    def _encoder_variables(self) -> list:
+        """The pretrained encoder's trainable weights (its batch norm stays frozen)."""
+        return list(self.encoder.trainable_variables) if self.encoder is not None else []
+
+    def _g_variables(self) -> list:
+        """What G's own optimizer trains: all of G, less the encoder when it has its own."""
+        if self.e_optimizer is None:
+            return list(self.generator.trainable_variables)
+        encoder = {id(v) for v in self._encoder_variables()}
+        return [v for v in self.generator.trainable_variables if id(v) not in encoder]
 
     def set_class_prior(self, weights) -> None:
         """The rebalancing weight of each colour class (colour_classes.rebalancing_weights)."""
@@ -88,8 +122,10 @@ class ColorGAN(keras.Model):
 
     def build_optimizers(self) -> None:
         """Create the optimizer slots now, so a checkpoint can be restored into them."""
-        self.g_optimizer.build(self.generator.trainable_variables)
+        self.g_optimizer.build(self._g_variables())
         self.d_optimizer.build(self._d_variables())
+        if self.e_optimizer is not None:
+            self.e_optimizer.build(self._encoder_variables())
 
     def _d_variables(self) -> list:
         return [v for d in self.discriminators for v in d.trainable_variables]
@@ -99,9 +135,11 @@ class ColorGAN(keras.Model):
         are built already (build_optimizers), and under MultiWorkerMirroredStrategy that
         build fails reducing a distributed batch (keras-team/keras#20585, Keras 3.15)."""
 
-    def set_phase(self, pretraining: bool) -> None:
-        """Switch between L1 pre-training and adversarial training; fit() retraces the step."""
+    def set_phase(self, pretraining: bool, encoder_frozen: bool = False) -> None:
+        """Switch between L1 pre-training and adversarial training, with the encoder frozen
+        or learning; fit() retraces the step."""
         self.pretraining = pretraining
+        self.encoder_frozen = encoder_frozen
         self.train_function = None
 
     @property
@@ -117,6 +155,8 @@ class ColorGAN(keras.Model):
     def train_step(self, data):
         """One update of G and one of D; returns this step's losses (not epoch means)."""
         lightness, real_ab = data[0], data[1]  # (x, y), or (x, y, None) from train_on_batch
+        if self.pretraining:
+            return self._pretrain_step(lightness, real_ab)
         # D's view of the truth: optionally more vivid (L1 below still uses the real ab).
         shown_ab = ops.clip(real_ab * self.color_enhance_factor, -1.0, 1.0)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
@@ -126,9 +166,7 @@ class ColorGAN(keras.Model):
             # G: fool D, and stay near the ground truth (L1 keeps colours plausible and stable).
             g_adv = sum(generator_adversarial_loss(f, self.adversarial_loss) for f in fake_logits)
             g_l1 = ops.mean(ops.abs(real_ab - fake_ab))
-            g_total = self.l1_weight * g_l1 + self.class_weight * g_class
-            if not self.pretraining:
-                g_total = g_total + g_adv
+            g_total = self.l1_weight * g_l1 + self.class_weight * g_class + g_adv
             # D: call real pairs real and generated pairs fake.
             d_losses = [
                 discriminator_loss(r, f, self.adversarial_loss, self.real_label)
@@ -138,9 +176,8 @@ class ColorGAN(keras.Model):
             d_total = d_real + d_fake
             g_scaled = self._scaled_for_gradients(g_total, self.g_optimizer)
             d_scaled = self._scaled_for_gradients(d_total, self.d_optimizer)
-        self._descend(self.g_optimizer, g_tape, g_scaled, self.generator.trainable_variables)
-        if not self.pretraining:
-            self._descend(self.d_optimizer, d_tape, d_scaled, self._d_variables())
+        self._descend_generator(g_tape, g_scaled)
+        self._descend(self.d_optimizer, d_tape, d_scaled, self._d_variables())
         # Patch accuracy of the PatchGAN: how often it is right about real and generated patches.
         p_real = real_probability(real_logits[0], self.adversarial_loss)
         p_fake = real_probability(fake_logits[0], self.adversarial_loss)
@@ -149,6 +186,19 @@ class ColorGAN(keras.Model):
             + ops.mean(ops.cast(p_fake <= 0.5, "float32"))
         )
         values = (g_adv, g_l1, g_class, g_total, d_real, d_fake, accuracy)
+        return _reducible(dict(zip(LOSS_NAMES, values, strict=True)))
+
+    def _pretrain_step(self, lightness, real_ab):
+        """G on L1 (and the class loss) alone. D is not even run: it learns nothing here, and
+        its forward passes would cost a tenth of the step; its losses read 0 meanwhile."""
+        with tf.GradientTape() as tape:
+            fake_ab, g_class = self._generate(lightness, real_ab)
+            g_l1 = ops.mean(ops.abs(real_ab - fake_ab))
+            g_total = self.l1_weight * g_l1 + self.class_weight * g_class
+            scaled = self._scaled_for_gradients(g_total, self.g_optimizer)
+        self._descend_generator(tape, scaled)
+        zero = ops.zeros(())
+        values = (zero, g_l1, g_class, g_total, zero, zero, zero)
         return _reducible(dict(zip(LOSS_NAMES, values, strict=True)))
 
     def _generate(self, lightness, real_ab):
@@ -188,6 +238,19 @@ class ColorGAN(keras.Model):
         """
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return optimizer.scale_loss(loss / replicas)
+
+    def _descend_generator(self, tape, scaled_loss) -> None:
+        """G's update, and the encoder's with its own optimizer unless frozen (then no
+        gradient flows into it at all: the cheap phase)."""
+        g_variables = self._g_variables()
+        learning = self.e_optimizer is not None and not self.encoder_frozen
+        e_variables = self._encoder_variables() if learning else []
+        grads = tape.gradient(scaled_loss, g_variables + e_variables)
+        self.g_optimizer.apply_gradients(zip(grads[: len(g_variables)], g_variables, strict=True))
+        if e_variables:
+            self.e_optimizer.apply_gradients(
+                zip(grads[len(g_variables) :], e_variables, strict=True)
+            )
 
     @staticmethod
     def _descend(optimizer: keras.Optimizer, tape, scaled_loss, variables: list) -> None:

@@ -138,11 +138,20 @@ def any_size(generator: object) -> object:
     import keras
 
     config = generator.get_config()
-    inputs = [layer for layer in config["layers"] if layer["class_name"] == "InputLayer"]
-    inputs[0]["config"]["batch_shape"] = (None, None, None, 1)
+    _open_inputs(config)
     flexible = keras.Model.from_config(config)
     flexible.set_weights(generator.get_weights())
     return flexible
+
+
+def _open_inputs(config: dict) -> None:
+    """Leave height and width open on every input, a nested model's (a backbone's) too."""
+    for layer in config.get("layers", []):
+        if layer["class_name"] == "InputLayer":
+            channels = layer["config"]["batch_shape"][-1]
+            layer["config"]["batch_shape"] = (None, None, None, channels)
+        elif "layers" in layer.get("config", {}):
+            _open_inputs(layer["config"])
 
 
 def size_multiple(generator: object, trained_size: int) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import html
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -19,38 +19,86 @@ from sklearn.metrics import ConfusionMatrixDisplay
 
 from colorgan.viz import comparison_grid
 
-if TYPE_CHECKING:
-    from colorgan.evaluate import Predictions
-
 SAMPLES_PER_GROUP = 3
+HISTOGRAM_BINS = 40
 
 
-def confusion_png(rows: pd.DataFrame, path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(4, 3.5), dpi=100)
-    ConfusionMatrixDisplay.from_predictions(
-        rows["actual"],
-        rows["predicted"],
-        labels=["real", "generated"],
-        ax=axes,
-        colorbar=False,
-        cmap="Blues",
-    )
-    axes.set_title("Discriminator, test patches")
+@dataclass
+class Predictions:
+    """The test photos as stored (centre squares) and colorized: what the colour metrics and
+    the sample pictures use."""
+
+    real: np.ndarray  # (n, s, s, 3) scaled Lab, ground truth
+    fake: np.ndarray  # (n, s, s, 3) scaled Lab, generated ab with the true L
+
+
+@dataclass
+class HeadResult:
+    """One discriminator head scored on the test views."""
+
+    title: str  # PatchGAN | PixelGAN
+    metrics: dict[str, float]  # discriminator_report's, with the threshold
+    real_prob: np.ndarray  # P(real) of every patch of the true pairs, flat
+    fake_prob: np.ndarray  # ... of the generated pairs
+    pr_curve: pd.DataFrame  # recall, precision
+    roc_curve: pd.DataFrame  # false_positive_rate, true_positive_rate
+
+
+def confusion_counts(metrics: dict, prefix: str = "") -> np.ndarray:
+    """A 2x2 confusion matrix from a metrics dict's counts: rows actual, columns predicted,
+    each in the order (real, the other class)."""
+    names = ("true_positive", "false_negative", "false_positive", "true_negative")
+    tp, fn, fp, tn = (int(metrics[f"{prefix}{name}"]) for name in names)
+    return np.array([[tp, fn], [fp, tn]])
+
+
+def confusion_png(
+    panels: dict[str, np.ndarray], labels: list[str], path: Path, xlabel: str = "predicted"
+) -> None:
+    """One confusion matrix per panel (2x2 counts, rows actual, in ``labels`` order)."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5), dpi=100)
+    for axis, (title, matrix) in zip(np.atleast_1d(axes), panels.items(), strict=True):
+        ConfusionMatrixDisplay(matrix, display_labels=labels).plot(
+            ax=axis, colorbar=False, cmap="Blues", values_format="d"
+        )
+        axis.set(title=title, xlabel=xlabel)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
 
 
-def pr_curve_png(curve: pd.DataFrame, average_precision: float, path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(4, 3.5), dpi=100)
-    axes.plot(curve["recall"], curve["precision"], drawstyle="steps-post")
-    axes.set(
-        xlabel="recall (real)",
-        ylabel="precision (real)",
-        xlim=(0, 1),
-        ylim=(0, 1.05),
-        title=f"Discriminator PR curve (AP {average_precision:.2f})",
-    )
+def curves_png(heads: dict[str, HeadResult], kind: str, path: Path) -> None:
+    """Every head's PR curve (kind 'pr') or ROC curve (kind 'roc') on one axis."""
+    figure, axes = plt.subplots(figsize=(4.5, 4), dpi=100)
+    for head in heads.values():
+        if kind == "pr":
+            curve, x, y = head.pr_curve, "recall", "precision"
+            label = f"{head.title} (AP {head.metrics['average_precision']:.2f})"
+        else:
+            curve, x, y = head.roc_curve, "false_positive_rate", "true_positive_rate"
+            label = f"{head.title} (AUC {head.metrics['roc_auc']:.2f})"
+        axes.plot(curve[x], curve[y], drawstyle="steps-post" if kind == "pr" else None, label=label)
+    if kind == "roc":
+        axes.plot([0, 1], [0, 1], color="gray", linestyle=":", label="chance (G fools D)")
+    names = ("recall (real)", "precision (real)") if kind == "pr" else ("FPR", "TPR (real)")
+    axes.set(xlabel=names[0], ylabel=names[1], xlim=(0, 1), ylim=(0, 1.05))
+    axes.set_title(f"Discriminators, test patches: {kind.upper()}")
+    axes.legend(loc="lower right" if kind == "roc" else "lower left", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def histogram_png(heads: dict[str, HeadResult], path: Path) -> None:
+    """D's P(real) for true and generated test patches, with the threshold chosen on val."""
+    figure, axes = plt.subplots(1, len(heads), figsize=(4 * len(heads), 3.2), dpi=100)
+    bins = np.linspace(0, 1, HISTOGRAM_BINS + 1)
+    for axis, head in zip(np.atleast_1d(axes), heads.values(), strict=True):
+        axis.hist(head.real_prob, bins, alpha=0.6, density=True, label="true colours")
+        axis.hist(head.fake_prob, bins, alpha=0.6, density=True, label="generated")
+        axis.axvline(head.metrics["threshold"], color="black", linestyle="--", label="threshold")
+        axis.set(title=head.title, xlabel="P(real)", ylabel="density")
+        axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -84,18 +132,57 @@ def _table(values: dict[str, object]) -> str:
     return f"<table>{rows}</table>"
 
 
+EXPLAINED_D = (
+    "<p>Each head of the discriminator scores every patch (PatchGAN) or pixel (PixelGAN) of "
+    "the test photos' views, true colours shown as in training (ab times "
+    "train.color_enhance_factor, clipped), generated colours from the generator of the same "
+    "kept epoch. Real is the positive class. <b>ROC AUC near 0.5: G fools D</b> (D cannot rank "
+    "true above generated patches); <b>near 1: D sees through G</b>; well below 0.5: D is "
+    "confidently wrong. The threshold is chosen on the validation photos "
+    "(evaluate.threshold: youden = the one maximizing balanced accuracy there) and applied "
+    "unchanged to the test photos.</p>"
+)
+EXPLAINED_SETS = (
+    "<p>True colour photos against colorized ones (and against gray, ab = 0, the baseline "
+    "every colorizer should beat), as sets of EfficientNet-Lite0 ImageNet features. "
+    "<b>Classifier two-sample test</b> (Lopez-Paz and Oquab 2017): a fresh logistic "
+    "regression learns true vs colorized on the validation photos and is scored on the test "
+    "photos; <b>accuracy 0.5 = indistinguishable</b>, 1 = always recognised (p-value: "
+    "chance of at least this accuracy if they were indistinguishable). <b>Improved precision "
+    "and recall</b> (Kynkaenniemi et al. 2019, k-NN manifolds): precision = share of "
+    "colorized photos that look like some true one, recall = share of true photos whose look "
+    "the colorizer reaches. <b>Frechet distance</b> (the FID's formula, Heusel et al. 2017): 0 "
+    "for identical feature statistics, lower is better; biased upwards on few photos, so "
+    "compare runs on the same test split.</p>"
+)
+
+
 def write_report(
     directory: Path,
     metrics: dict,
     scores: pd.DataFrame,
     predictions: Predictions,
-    confusion_rows: pd.DataFrame,
-    pr_curve: pd.DataFrame,
+    heads: dict[str, HeadResult],
+    comparisons: dict[str, str],
 ) -> Path:
-    """PNGs plus report.html in ``directory``; returns the report's path."""
-    confusion_png(confusion_rows, directory / "confusion_matrix.png")
-    pr_curve_png(
-        pr_curve, metrics["discriminator"]["average_precision"], directory / "pr_curve.png"
+    """PNGs plus report.html in ``directory``; returns the report's path.
+
+    ``heads``: each discriminator head's result, keyed by its metrics section;
+    ``comparisons``: the metrics sections of the set comparisons and their titles.
+    """
+    confusion_png(
+        {head.title: confusion_counts(head.metrics) for head in heads.values()},
+        ["real", "generated"],
+        directory / "confusion_matrix.png",
+    )
+    curves_png(heads, "pr", directory / "pr_curve.png")
+    curves_png(heads, "roc", directory / "roc_curve.png")
+    histogram_png(heads, directory / "discriminator_scores.png")
+    confusion_png(
+        {title: confusion_counts(metrics[key], "c2st_") for key, title in comparisons.items()},
+        ["true colours", "other"],
+        directory / "two_sample_test.png",
+        xlabel="classifier says",
     )
     groups = pick_samples(scores["ciede2000"])
     for name, indices in groups.items():
@@ -107,10 +194,17 @@ def write_report(
         _table(colour),
         "<h2>Colour classes (10x10 ab cells, per pixel, pooled over all test pixels)</h2>",
         _table(metrics["color_classes"]),
-        "<h2>Discriminator (real is positive)</h2>",
-        _table(metrics["discriminator"]),
+        "<h2>Discriminators (real is positive)</h2>",
+        EXPLAINED_D,
+        *(f"<h3>{head.title}</h3>" + _table(metrics[key]) for key, head in heads.items()),
         _embedded(directory / "confusion_matrix.png"),
+        _embedded(directory / "roc_curve.png"),
         _embedded(directory / "pr_curve.png"),
+        _embedded(directory / "discriminator_scores.png"),
+        "<h2>True colours against colorized and gray photos, as sets</h2>",
+        EXPLAINED_SETS,
+        *(f"<h3>{title}</h3>" + _table(metrics[key]) for key, title in comparisons.items()),
+        _embedded(directory / "two_sample_test.png"),
         "<h2>Test photos: gray | colorized | ground truth</h2>",
     ]
     for name in groups:

@@ -126,6 +126,7 @@ def build_gan(params: Params, loss_scaling: bool = False) -> ColorGAN:
     gan.compile(
         g_optimizer=optimizer(train.g_learning_rate),
         d_optimizer=optimizer(train.d_learning_rate),
+        e_optimizer=optimizer(train.encoder_learning_rate),
     )
     return gan
 
@@ -487,11 +488,12 @@ def _train(
             ),
             EpochSelection(cfg.select_epoch, cfg.select_margin_db),
         )
-        # Pre-training (G on L1 alone) first, then adversarial: one fit() per phase.
-        for pretraining, last_epoch in ((True, cfg.pretrain_epochs), (False, cfg.epochs)):
+        # Pre-training (G on L1 alone) first, then adversarial; a pretrained encoder frozen
+        # first, then learning: one fit() per phase.
+        for last_epoch, pretraining, encoder_frozen in cfg.phases():
             if state["epoch"] >= last_epoch:
                 continue
-            gan.set_phase(pretraining)
+            gan.set_phase(pretraining, encoder_frozen)
             gan.fit(
                 train_data,
                 epochs=last_epoch,
@@ -530,7 +532,8 @@ def _kept_generator(
     validation: selection.ValidationSet,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """The generator to ship: the epoch ``train.select_epoch`` keeps, with the chroma gain
-    ``train.chroma_gain`` fits; and what was kept and why, with its validation scores."""
+    ``train.chroma_gain`` fits; and what was kept and why, with its validation scores. The
+    GAN's discriminators are set to the same epoch."""
     cfg = params.train
     best = state.get("best") or {  # a checkpoint from before model selection existed
         "epoch": state["epoch"],
@@ -538,6 +541,15 @@ def _kept_generator(
     }
     if cfg.select_epoch != "last" and best["epoch"] != state["epoch"]:
         gan.generator.load_weights(store.best_generator)
+        # D of the same epoch: evaluation judges G with the D it was trained against.
+        heads = {"discriminator": gan.discriminator, "pixel_discriminator": gan.pixel_discriminator}
+        for name, head in heads.items():
+            if head is None:
+                continue
+            if store.best_weights(name).is_file():
+                head.load_weights(store.best_weights(name))
+            else:  # a best epoch saved before D was saved with it
+                log.warning("no kept-epoch %s: models/ gets the last epoch's", name)
     kept = {
         "epoch": best["epoch"],
         "reason": selection.reason(cfg.select_epoch, cfg.select_margin_db, best["scores"]),
@@ -585,6 +597,11 @@ def _write_outputs(
     paths.models.mkdir(parents=True, exist_ok=True)
     generator.save(paths.models / "generator.keras")
     gan.discriminator.save(paths.models / "discriminator.keras")
+    pixel = paths.models / "pixel_discriminator.keras"
+    if gan.pixel_discriminator is not None:
+        gan.pixel_discriminator.save(pixel)
+    else:
+        pixel.unlink(missing_ok=True)  # a previous run's would be evaluated as this one's
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
     paths.losses.parent.mkdir(parents=True, exist_ok=True)
