@@ -42,8 +42,9 @@ TINY_PARAMS = {
     "data": {"min_side": 16},
     "preprocess": {"image_size": 32, "workers": 1},
     "model": {
-        "generator": {"depth": 3, "base_filters": 8, "max_filters": 32},
-        "discriminator": {"depth": 2, "base_filters": 8},
+        # The U-Net's own encoder: a pretrained one (the default) is tested in test_lite0.
+        "generator": {"encoder": "unet", "depth": 3, "base_filters": 8, "max_filters": 32},
+        "discriminator": {"depth": 2, "base_filters": 8, "pixel_gan": True},
     },
     "train": {"epochs": 2, "pretrain_epochs": 0, "batch_size": 8, "steps_per_epoch": 2},
 }

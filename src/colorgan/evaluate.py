@@ -69,6 +69,7 @@ from colorgan.config import Params
 from colorgan.data import fixed_view, make_dataset, prepared_stats, shard_paths
 from colorgan.distribution_metrics import lite0_features, set_comparison
 from colorgan.errors import ColorganError
+from colorgan.gan import DISCRIMINATORS
 from colorgan.losses import real_probability
 from colorgan.metrics import (
     ab_error_auc,
@@ -234,11 +235,13 @@ def load_discriminators(models: Path) -> dict[str, keras.Model]:
     """The heads train.py saved: the PatchGAN, and the PixelGAN when there was one."""
     heads = {}
     for name in HEADS:
-        path = models / f"{name}.keras"
+        path = models / DISCRIMINATORS / f"{name}.keras"
         if path.exists():
             heads[name] = keras.models.load_model(path)
     if "discriminator" not in heads:
-        raise EvaluationError(f"no {models / 'discriminator.keras'}; run the train stage first")
+        raise EvaluationError(
+            f"no {models / DISCRIMINATORS / 'discriminator.keras'}; run the train stage first"
+        )
     return heads
 
 

@@ -13,6 +13,7 @@ from colorgan.losses import discriminator_loss, generator_adversarial_loss, real
 LOSS_NAMES = ("g_adv", "g_l1", "g_class", "g_total", "d_real", "d_fake", "d_accuracy")
 CLASS_LOGITS = "ab_logits"  # the generator's colour-class logits, when it predicts classes
 ENCODER = "encoder"  # the generator's pretrained backbone, when it has one (encoders.py)
+DISCRIMINATORS = "discriminators"  # models/ folder of D's heads, each saved under its name
 
 
 class ColorGAN(keras.Model):

@@ -157,6 +157,31 @@ EXPLAINED_SETS = (
 )
 
 
+def reading(metrics: dict) -> str:
+    """One head's figures in words: what its AUC says, and why a confusion matrix with one
+    predicted class (every patch called the same) carries no precision or recall."""
+    auc = metrics["roc_auc"]
+    verdict = (
+        "G fools D: it cannot rank true above generated patches"
+        if abs(auc - 0.5) < 0.1
+        else "D sees through G"
+        if auc >= 0.6
+        else "D is confidently wrong: it ranks generated patches above true ones"
+    )
+    text = f"ROC AUC {auc:.2f}: {verdict}."
+    said_real = metrics["true_positive"] + metrics["false_positive"]
+    said_fake = metrics["true_negative"] + metrics["false_negative"]
+    if not said_real or not said_fake:
+        called = "generated" if not said_real else "real"
+        text += (
+            f" At the threshold {metrics['threshold']:.3g} (chosen on the validation photos) "
+            f"D called every test patch {called}: its scores on the test photos fall on one "
+            "side of what separated the validation photos, so precision and recall say "
+            "nothing here; the AUC, which needs no threshold, still does."
+        )
+    return f"<p>{html.escape(text)}</p>"
+
+
 def write_report(
     directory: Path,
     metrics: dict,
@@ -196,7 +221,10 @@ def write_report(
         _table(metrics["color_classes"]),
         "<h2>Discriminators (real is positive)</h2>",
         EXPLAINED_D,
-        *(f"<h3>{head.title}</h3>" + _table(metrics[key]) for key, head in heads.items()),
+        *(
+            f"<h3>{head.title}</h3>" + reading(metrics[key]) + _table(metrics[key])
+            for key, head in heads.items()
+        ),
         _embedded(directory / "confusion_matrix.png"),
         _embedded(directory / "roc_curve.png"),
         _embedded(directory / "pr_curve.png"),

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from colorgan.colour_classes import empirical_prior, rebalancing_weights
 from colorgan.config import Params, flatten
 from colorgan.data import count_examples, make_dataset
 from colorgan.errors import ColorganError
-from colorgan.gan import LOSS_NAMES, ColorGAN
+from colorgan.gan import DISCRIMINATORS, LOSS_NAMES, ColorGAN
 from colorgan.models import (
     build_discriminator,
     build_generator,
@@ -68,7 +69,7 @@ class WorkerLost(ColorganError):
 @dataclass(frozen=True)
 class TrainPaths:
     prepared: Path  # data/prepared: {train,val}/shard-*.tfrecord, stats.json
-    models: Path  # generator.keras, discriminator.keras, run.json
+    models: Path  # generator.keras, discriminators/, run.json
     checkpoints: Path
     metrics: Path  # metrics/train.json
     losses: Path  # plots/train_losses.csv
@@ -596,12 +597,13 @@ def _write_outputs(
 ) -> None:
     paths.models.mkdir(parents=True, exist_ok=True)
     generator.save(paths.models / "generator.keras")
-    gan.discriminator.save(paths.models / "discriminator.keras")
-    pixel = paths.models / "pixel_discriminator.keras"
-    if gan.pixel_discriminator is not None:
-        gan.pixel_discriminator.save(pixel)
-    else:
-        pixel.unlink(missing_ok=True)  # a previous run's would be evaluated as this one's
+    # One folder for D's heads (one DVC output, whether or not there is a PixelGAN); emptied
+    # first, so a previous run's PixelGAN is never evaluated as this one's.
+    heads = paths.models / DISCRIMINATORS
+    shutil.rmtree(heads, ignore_errors=True)
+    heads.mkdir()
+    for network in gan.discriminators:
+        network.save(heads / f"{network.name}.keras")
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
     paths.losses.parent.mkdir(parents=True, exist_ok=True)
