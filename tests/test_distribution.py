@@ -33,8 +33,8 @@ from colorgan.train import build_gan
 params = parse_params({
     "preprocess": {"image_size": 32},
     "model": {
-        "generator": {"depth": 3, "base_filters": 8, "max_filters": 32, "dropout": 0.0,
-                      "norm": "instance"},
+        "generator": {"encoder": "unet", "depth": 3, "base_filters": 8, "max_filters": 32,
+                      "dropout": 0.0, "norm": "instance"},
         "discriminator": {"depth": 1, "base_filters": 8, "pixel_gan": False},
     },
     "train": {"diff_augment": []},

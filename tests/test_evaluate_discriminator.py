@@ -220,7 +220,7 @@ def test_the_kept_epoch_saves_and_restores_its_discriminators_with_its_generator
         {
             "preprocess": {"image_size": SIZE},
             "model": {
-                "generator": {"depth": 3, "base_filters": 8, "max_filters": 16},
+                "generator": {"encoder": "unet", "depth": 3, "base_filters": 8, "max_filters": 16},
                 "discriminator": {"depth": 2, "base_filters": 8, "pixel_gan": True},
             },
             "train": {"select_epoch": "val_psnr", "chroma_gain": "off"},

@@ -32,7 +32,10 @@ def test_train_steps_lower_the_l1_loss_on_a_fixed_batch():
     params = parse_params(
         {
             **TINY_PARAMS,
-            "model": {**TINY_PARAMS["model"], "generator": {"depth": 3, "dropout": 0.0}},
+            "model": {
+                **TINY_PARAMS["model"],
+                "generator": {"encoder": "unet", "depth": 3, "dropout": 0.0},
+            },
         }
     )
     gan = build_gan(params)
