@@ -311,7 +311,7 @@ class TrainParams(Section):
         "PSNR beats the gray baseline's by select_margin_db",
     )
     select_margin_db: Annotated[float, Field(ge=0.0)] = Field(
-        0.5, description="PSNR margin over gray for colourful_above_gray and chroma_gain"
+        1.0, description="PSNR margin over gray for colourful_above_gray and chroma_gain"
     )
     chroma_gain: Literal["off", "fit"] = Field(
         "fit",
