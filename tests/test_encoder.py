@@ -223,7 +223,10 @@ def test_the_schema_rejects_a_size_the_backbone_cannot_take():
     with pytest.raises(ParamsError, match=r"not divisible by 32, which .*encoder=resnet50"):
         parse_params({"preprocess": {"image_size": 48}, "model": {"generator": generator}})
     # The U-Net at depth 4 takes 48 px; the backbone ignores depth.
-    unet = {"preprocess": {"image_size": 48}, "model": {"generator": {"depth": 4}}}
+    unet = {
+        "preprocess": {"image_size": 48},
+        "model": {"generator": {"encoder": "unet", "depth": 4}},
+    }
     assert parse_params(unet).model.generator.encoder == "unet"
 
 
