@@ -3,7 +3,7 @@ alone, and gray; as photos (PSNR, CIEDE2000, colourfulness), as sets (two-sample
 precision and recall, Frechet distance) and by the GAN's own discriminator.
 
     python benchmarks/bench_quality.py [--epochs 15] [--steps-per-epoch 100] [--pretrain-epochs 8]
-        [--set model.generator.encoder=unet ...] [--bsds-only] [--models l1 gan]
+        [--set model.generator.encoder=unet ...] [--more-photos DIR] [--models l1 gan]
         [--gains 1.0 1.5] [--reuse] [--dataset ../shared/datasets/bsds500] [--workdir DIR]
 
 What it runs, all through the library: colorgan.ingest and colorgan.preprocess on the photo
@@ -12,15 +12,14 @@ own ``evaluate`` on the test shards (its eval.json and report.html beside each r
 ``inference.Colorizer`` plus colorgan.metrics / colorgan.distribution_metrics on the test
 photos at full resolution.
 
-- **Photos.** BSDS500's own split (the ingest stage splits by content hash; comparable
-  figures need BSDS500's): all folders go through one ``ingest`` call (a photo in two folders
-  is caught as a duplicate), then each photo's split is its folder's. By default BSDS train
-  and ``--more-photos`` (../shared/datasets/imagenet-samples: 1,763 ImageNet photos, which
-  stay outside the repository) train, BSDS val validates (epoch selection and chroma gain),
-  BSDS test tests. ``--validate-on more`` validates on the extra photos' val folder instead
-  (BSDS val then trains): measured, its harder, more varied photos fitted a chroma gain of
-  0.55 that cost the BSDS test photos 0.24 dB and half their colour against gain 1.
-  ``--bsds-only``: 200 train, 100 val, 200 test, as before the pretrained-encoder issue.
+- **Photos.** BSDS500's own split, 200 train, 100 val, 200 test (the ingest stage splits by
+  content hash; comparable figures need BSDS500's): all folders go through one ``ingest``
+  call (a photo in two folders is caught as a duplicate), then each photo's split is its
+  folder's. ``--more-photos ../shared/datasets/imagenet-samples`` (1,763 ImageNet photos,
+  which stay outside the repository) adds them to BSDS train; BSDS val still validates (epoch
+  selection, chroma gain). ``--validate-on more`` validates on the extra photos' val folder
+  instead (BSDS val then trains): measured, those harder, more varied photos fitted a chroma
+  gain of 0.55 that cost the BSDS test photos 0.24 dB and half their colour against gain 1.
 - **The two models.** Same parameters, same generator, same steps. "L1 only" sets
   ``train.pretrain_epochs = train.epochs``: the whole budget in the pre-training phase, where
   G's loss is ``l1_weight * L1`` alone and D is not run. The GAN pre-trains for
@@ -29,8 +28,10 @@ photos at full resolution.
   stays ``select_margin_db`` (1 dB) above gray's.
 - **Budget.** Fixed in steps (``--epochs`` x ``--steps-per-epoch``, batch 16), not in seconds,
   so the figures do not depend on how busy the machine is; wall times are printed. The
-  default, 1,500 steps at 96 px on Lite0, took 26-29 minutes per model on this project's
-  2-core Xeon (AVX-512) while two other trainings shared it; about 12 minutes alone.
+  default, 1,500 steps at 96 px on Lite0, took 26-36 minutes per model on this project's
+  2-core Xeon (AVX-512) while up to five jobs shared its cores; a step measured alone takes
+  0.35 s (encoder frozen) to 0.45 s (fine-tuned, adversarial), about 10 minutes a model, and
+  with oneDNN held to AVX2 1.06-1.17x that.
 - **Scores.** Three views of the same test photos, each with its own gray baseline (the
   photo's L with ab = 0): (1) centre crops at ``image_size``, as the evaluate stage scores
   them; (2) the full 481x321 photos colorized by ``inference.Colorizer`` (what ``colorgan
@@ -416,7 +417,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def folders_of(args: argparse.Namespace) -> dict[Path, str]:
-    more = None if args.bsds_only else args.more_photos.resolve()
+    more = args.more_photos.resolve() if args.more_photos else None
     return split_folders(args.dataset.resolve(), more, args.validate_on)
 
 
@@ -426,12 +427,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--more-photos",
         type=Path,
-        default=DEFAULT_MORE_PHOTOS,
-        help="a folder with train/ and val/ (default imagenet-samples): its photos and BSDS "
-        "train+val train, its val validates, BSDS test tests",
-    )
-    parser.add_argument(
-        "--bsds-only", action="store_true", help="BSDS500's own train / val / test split"
+        default=None,
+        help=f"a folder with train/ and val/ (e.g. {DEFAULT_MORE_PHOTOS}) whose photos also "
+        "train; BSDS val validates and BSDS test tests",
     )
     parser.add_argument(
         "--validate-on",

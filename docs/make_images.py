@@ -74,7 +74,7 @@ def from_sample_run(out: Path) -> None:
     truth = load_rgb(test_photo, 80_000_000)
     output = Colorizer.load(Path("models")).colorize(truth)
     strip([[gray_of(truth), output, truth]]).save(out / "before_after.png", optimize=True)
-    for name in ("samples_best.png", "confusion_matrix.png", "pr_curve.png"):
+    for name in ("confusion_matrix.png", "roc_curve.png", "two_sample_test.png"):
         shutil.copy(Path("reports") / name, out / name)
 
 
