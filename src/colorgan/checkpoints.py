@@ -71,22 +71,28 @@ class CheckpointStore:
         if self.writable:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    @property
-    def best_generator(self) -> Path:
-        """The generator weights of the epoch that model selection keeps (beside the series,
-        so resuming keeps the best epoch found before the kill)."""
-        return self.best_weights("generator")
-
     def best_weights(self, network: str) -> Path:
         """The kept epoch's weights of one network: generator, discriminator or
-        pixel_discriminator (evaluation scores D of the same epoch as G)."""
+        pixel_discriminator (beside the series, so resuming keeps the best epoch found
+        before the kill; evaluation scores D of the same epoch as G)."""
         return self.directory / "best" / f"{network}.weights.h5"
+
+    def restore_best(self, gan: ColorGAN) -> list[str]:
+        """Load the kept epoch's networks into ``gan``; returns the names of those with no
+        saved weights (a best epoch saved before D was saved with it), left as they are."""
+        missing = []
+        for name, model in _networks(gan):
+            if self.best_weights(name).is_file():
+                model.load_weights(self.best_weights(name))
+            else:
+                missing.append(name)
+        return missing
 
     def save_best(self, gan: ColorGAN) -> None:
         """Save G and the discriminator(s) of the epoch model selection keeps."""
         if not self.writable:
             return
-        self.best_generator.parent.mkdir(parents=True, exist_ok=True)
+        (self.directory / "best").mkdir(parents=True, exist_ok=True)
         written = []
         for name, model in _networks(gan):
             final = self.best_weights(name)

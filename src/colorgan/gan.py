@@ -162,12 +162,11 @@ class ColorGAN(keras.Model):
         shown_ab = ops.clip(real_ab * self.color_enhance_factor, -1.0, 1.0)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             # Generate, then let each D judge the true and the generated colours for the same L.
-            fake_ab, g_class = self._generate(lightness, real_ab)
+            fake_ab, g_l1, g_class, g_fit = self._generate(lightness, real_ab)
             real_logits, fake_logits = self._judge(lightness, shown_ab, fake_ab)
             # G: fool D, and stay near the ground truth (L1 keeps colours plausible and stable).
             g_adv = sum(generator_adversarial_loss(f, self.adversarial_loss) for f in fake_logits)
-            g_l1 = ops.mean(ops.abs(real_ab - fake_ab))
-            g_total = self.l1_weight * g_l1 + self.class_weight * g_class + g_adv
+            g_total = g_fit + g_adv
             # D: call real pairs real and generated pairs fake.
             d_losses = [
                 discriminator_loss(r, f, self.adversarial_loss, self.real_label)
@@ -193,9 +192,7 @@ class ColorGAN(keras.Model):
         """G on L1 (and the class loss) alone. D is not even run: it learns nothing here, and
         its forward passes would cost a tenth of the step; its losses read 0 meanwhile."""
         with tf.GradientTape() as tape:
-            fake_ab, g_class = self._generate(lightness, real_ab)
-            g_l1 = ops.mean(ops.abs(real_ab - fake_ab))
-            g_total = self.l1_weight * g_l1 + self.class_weight * g_class
+            _, g_l1, g_class, g_total = self._generate(lightness, real_ab)
             scaled = self._scaled_for_gradients(g_total, self.g_optimizer)
         self._descend_generator(tape, scaled)
         zero = ops.zeros(())
@@ -203,11 +200,15 @@ class ColorGAN(keras.Model):
         return _reducible(dict(zip(LOSS_NAMES, values, strict=True)))
 
     def _generate(self, lightness, real_ab):
-        """G's ab, and its rebalanced colour-class loss (0 for a generator without classes)."""
+        """G's ab and its losses against the truth: L1, the rebalanced colour-class loss (0
+        for a generator without classes), and their weighted sum, G's loss before D's say."""
         if self.with_logits is None:
-            return self.generator(lightness, training=True), ops.zeros(())
-        fake_ab, logits = self.with_logits(lightness, training=True)
-        return fake_ab, rebalanced_cross_entropy(logits, real_ab, self.centres, self.rebalance)
+            fake_ab, g_class = self.generator(lightness, training=True), ops.zeros(())
+        else:
+            fake_ab, logits = self.with_logits(lightness, training=True)
+            g_class = rebalanced_cross_entropy(logits, real_ab, self.centres, self.rebalance)
+        g_l1 = ops.mean(ops.abs(real_ab - fake_ab))
+        return fake_ab, g_l1, g_class, self.l1_weight * g_l1 + self.class_weight * g_class
 
     def _judge(self, lightness, real_ab, fake_ab) -> tuple[list, list]:
         """Each discriminator's logits for the real and the generated pairs.

@@ -541,16 +541,9 @@ def _kept_generator(
         "scores": selection.score(validation, predict_ab(gan.generator, validation.lightness)),
     }
     if cfg.select_epoch != "last" and best["epoch"] != state["epoch"]:
-        gan.generator.load_weights(store.best_generator)
-        # D of the same epoch: evaluation judges G with the D it was trained against.
-        heads = {"discriminator": gan.discriminator, "pixel_discriminator": gan.pixel_discriminator}
-        for name, head in heads.items():
-            if head is None:
-                continue
-            if store.best_weights(name).is_file():
-                head.load_weights(store.best_weights(name))
-            else:  # a best epoch saved before D was saved with it
-                log.warning("no kept-epoch %s: models/ gets the last epoch's", name)
+        # D of the same epoch too: evaluation judges G with the D it was trained against.
+        for name in store.restore_best(gan):
+            log.warning("no kept-epoch %s: models/ gets the last epoch's", name)
     kept = {
         "epoch": best["epoch"],
         "reason": selection.reason(cfg.select_epoch, cfg.select_margin_db, best["scores"]),
