@@ -25,8 +25,8 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 from colorgan.config import DataParams, PreprocessParams
-from colorgan.ingest import ingest, iter_source
-from colorgan.preprocess import center_crop, preprocess
+from colorgan.data.ingest import ingest, iter_source
+from colorgan.data.preprocess import center_crop, preprocess
 
 SIZE = 64
 

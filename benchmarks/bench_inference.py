@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 from PIL import Image
 
-from colorgan.inference import Colorizer, colorize_paths
+from colorgan.serving.inference import Colorizer, colorize_paths
 
 BSDS = Path(__file__).resolve().parents[2] / "shared/datasets/bsds500"
 
@@ -48,7 +48,7 @@ def timed(function, repeats: int) -> float:
 def serve(model: Path, tmp: Path) -> tuple[subprocess.Popen, str]:
     import mlflow
 
-    from colorgan.pyfunc import log_colorizer
+    from colorgan.serving.pyfunc import log_colorizer
 
     uri = f"sqlite:///{tmp}/mlflow.db"
     mlflow.set_tracking_uri(uri)

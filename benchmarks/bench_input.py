@@ -22,11 +22,11 @@ import keras
 import tensorflow as tf
 
 from colorgan.config import parse_params
-from colorgan.data import count_examples, make_dataset
-from colorgan.ingest import ingest, iter_source
-from colorgan.precision import training_numerics
-from colorgan.preprocess import preprocess
-from colorgan.train import build_gan
+from colorgan.data.dataset import count_examples, make_dataset
+from colorgan.data.ingest import ingest, iter_source
+from colorgan.data.preprocess import preprocess
+from colorgan.model.gan import build_gan
+from colorgan.training.precision import training_numerics
 
 BATCH = 16
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared/datasets/bsds500/train"

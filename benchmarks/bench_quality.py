@@ -6,11 +6,11 @@ precision and recall, Frechet distance) and by the GAN's own discriminator.
         [--set model.generator.encoder=unet ...] [--more-photos DIR] [--models l1 gan]
         [--gains 1.0 1.5] [--reuse] [--dataset ../shared/datasets/bsds500] [--workdir DIR]
 
-What it runs, all through the library: colorgan.ingest and colorgan.preprocess on the photo
-folders (cached under --workdir), colorgan.train.train with tracking off, the evaluate stage's
-own ``evaluate`` on the test shards (its eval.json and report.html beside each run), and
-``inference.Colorizer`` plus colorgan.metrics / colorgan.distribution_metrics on the test
-photos at full resolution.
+What it runs, all through the library: colorgan.data's ingest and preprocess on the photo
+folders (cached under --workdir), colorgan.training.train.train with tracking off, the
+evaluate stage's own ``evaluate`` on the test shards (its eval.json and report.html beside
+each run), and ``inference.Colorizer`` plus colorgan.metrics and
+colorgan.evaluation.distribution_metrics on the test photos at full resolution.
 
 - **Photos.** BSDS500's own split, 200 train, 100 val, 200 test (the ingest stage splits by
   content hash; comparable figures need BSDS500's): all folders go through one ``ingest``
@@ -79,15 +79,16 @@ import yaml
 
 from colorgan.color import lab_to_rgb, rgb_to_lab
 from colorgan.config import Params, parse_params
-from colorgan.distribution_metrics import compare_sets
-from colorgan.evaluate import EvalPaths, evaluate, trained_generator
-from colorgan.images import load_rgb
-from colorgan.inference import Colorizer, parse_working_size
-from colorgan.ingest import SPLITS, check_usable, ingest, iter_source
+from colorgan.data.images import load_rgb
+from colorgan.data.ingest import SPLITS, check_usable, ingest, iter_source
+from colorgan.data.preprocess import preprocess
+from colorgan.evaluation.distribution_metrics import compare_sets
+from colorgan.evaluation.evaluate import EvalPaths, evaluate, trained_generator
 from colorgan.metrics import ciede2000, colorfulness, psnr, ssim
-from colorgan.models import with_chroma_gain
-from colorgan.preprocess import preprocess
-from colorgan.train import TrainPaths, fingerprint, train
+from colorgan.model.networks import with_chroma_gain
+from colorgan.serving.inference import Colorizer, parse_working_size
+from colorgan.training.checkpoints import fingerprint
+from colorgan.training.train import TrainPaths, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT.parent / "shared/datasets/bsds500"
@@ -220,7 +221,7 @@ def l1_only(params: Params) -> Params:
 
 
 def train_once(params: Params, prepared: Path, workdir: Path, reuse: bool) -> Trained:
-    """Train with colorgan.train.train into a folder named by what shapes the result."""
+    """Train with colorgan.training.train.train into a folder named by what shapes the result."""
     run = workdir / "runs" / f"{prepared.name}-{fingerprint(params)}"
     summary = run / "summary.json"
     if reuse and summary.exists():
@@ -391,7 +392,7 @@ def gain_sweep(
 
 
 def print_sets(as_sets: dict[str, dict[str, float]], val: int, test: int) -> None:
-    """Real photos against each model's outputs, as sets (colorgan.distribution_metrics)."""
+    """Real photos against each model's outputs, as sets (evaluation.distribution_metrics)."""
     print(
         f"\ntrue colour vs each model's, as sets of photos in Lite0 features (two-sample "
         f"classifier fitted on {val} val photos, scored on {test} test photos; 0.5 = "

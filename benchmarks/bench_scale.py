@@ -25,8 +25,8 @@ import psutil
 from measure import peak_rss
 from PIL import Image
 
-from colorgan.parallel import bounded_map
-from colorgan.sample import sample_photo_paths
+from colorgan.data.parallel import bounded_map
+from colorgan.data.sample import sample_photo_paths
 
 BAD_EVERY = 1000  # one truncated file, one non-image and one tiny image per thousand
 
@@ -90,8 +90,8 @@ def generate(folder: Path, count: int) -> None:
 def child(source: str, work: Path, address: str | None) -> None:
     """The two stages as their scripts run them, at the default parameters."""
     from colorgan.config import parse_params
-    from colorgan.ingest import ingest, iter_source
-    from colorgan.preprocess import preprocess
+    from colorgan.data.ingest import ingest, iter_source
+    from colorgan.data.preprocess import preprocess
 
     params = parse_params({})
     started = time.perf_counter()

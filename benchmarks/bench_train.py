@@ -14,7 +14,7 @@ sample, MLflow tracking into a SQLite store, validation, checkpoints) run twice 
 processes, once with 1 + 1 epochs and once with 1 + 1 + N; the difference is the cost of N
 epochs without start-up, tracing and the final model logging. Printed: its images/s against
 the bare compiled step, the kernel's share of its CPU time and its page faults per step,
-with glibc's malloc tuned as the train stage tunes it (colorgan.allocator) and untuned.
+with glibc's malloc tuned as the train stage tunes it (colorgan.training.allocator) and untuned.
 """
 
 from __future__ import annotations
@@ -38,19 +38,19 @@ import yaml
 from keras import layers
 
 from colorgan.config import parse_params
-from colorgan.precision import training_numerics
-from colorgan.train import build_gan
+from colorgan.model.gan import build_gan
+from colorgan.training.precision import training_numerics
 
 BATCH = 16
 ROOT = Path(__file__).resolve().parents[1]
 # The train stage, with or without the allocator tuning, in a child process of its own.
 TRAIN_CHILD = """
 import sys
-from colorgan.allocator import keep_freed_memory
+from colorgan.training.allocator import keep_freed_memory
 from colorgan.config import load_params
 if sys.argv[1] == "tuned":
     keep_freed_memory()
-from colorgan.train import TrainPaths, train
+from colorgan.training.train import TrainPaths, train
 train(load_params(), TrainPaths.default())
 """
 

@@ -20,10 +20,10 @@ import numpy as np
 from PIL import Image
 
 from colorgan.color import lab_to_rgb, rgb_to_lab
-from colorgan.images import load_rgb
-from colorgan.inference import Colorizer
+from colorgan.data.images import load_rgb
+from colorgan.data.sample import sample_photo_paths
 from colorgan.metrics import ciede2000
-from colorgan.sample import sample_photo_paths
+from colorgan.serving.inference import Colorizer
 
 HERE = Path(__file__).resolve().parent
 HEIGHT = 150

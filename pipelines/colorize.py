@@ -12,7 +12,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from colorgan.inference import (
+from colorgan.serving.inference import (
     Colorizer,
     WorkingSize,
     colorize_paths,

@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.tasks import exponential_backoff
 
-from colorgan import orchestration as orch
+from colorgan.orchestration import dvc as orch
 
 
 def retry_if_transient(task: object, task_run: object, state: object) -> bool:
@@ -55,11 +55,11 @@ def dvc_experiment(project: Path, overrides: dict[str, orch.ParamValue]) -> str:
 @task
 def promote(project: Path, run_id: str, metric: str) -> str:
     """Register the run's model; it becomes champion only if it beats the current one."""
-    from colorgan import tracking
-    from colorgan.registry import register_and_promote
+    from colorgan.serving.registry import register_and_promote
+    from colorgan.tracking import store
 
-    info = tracking.RunInfo.load(project / "models/run.json")
-    with tracking.store(info.tracking_uri):  # the store the train stage wrote to
+    info = store.RunInfo.load(project / "models/run.json")
+    with store.using(info.tracking_uri):  # the store the train stage wrote to
         decision = register_and_promote(run_id, metric=metric)
     get_run_logger().info(decision.reason)
     return decision.reason

@@ -19,7 +19,7 @@ from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, Field, model_validator
 
-from colorgan import orchestration as orch
+from colorgan.orchestration import dvc as orch
 from pipelines.pipeline import retry_if_transient
 
 if TYPE_CHECKING:

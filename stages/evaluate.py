@@ -4,11 +4,11 @@ import json
 import sys
 
 from colorgan.config import load_params
-from colorgan.stage import run_stage
+from colorgan.orchestration.stage import run_stage
 
 
 def main() -> None:
-    from colorgan.evaluate import EvalPaths, evaluate_and_log
+    from colorgan.evaluation.evaluate import EvalPaths, evaluate_and_log
 
     metrics = evaluate_and_log(load_params(), EvalPaths.default())
     print(json.dumps(metrics, indent=2))

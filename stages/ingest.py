@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 from colorgan.config import load_params
-from colorgan.ingest import check_usable, ingest, iter_source
-from colorgan.parallel import dask_address
-from colorgan.stage import run_stage
+from colorgan.data.ingest import check_usable, ingest, iter_source
+from colorgan.data.parallel import dask_address
+from colorgan.orchestration.stage import run_stage
 
 OUT = Path("data/ingested")
 

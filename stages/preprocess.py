@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from colorgan.config import load_params
-from colorgan.parallel import dask_address
-from colorgan.preprocess import preprocess
-from colorgan.stage import run_stage
+from colorgan.data.parallel import dask_address
+from colorgan.data.preprocess import preprocess
+from colorgan.orchestration.stage import run_stage
 
 IN, OUT = Path("data/ingested"), Path("data/prepared")
 

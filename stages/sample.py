@@ -4,8 +4,8 @@ import sys
 from pathlib import Path
 
 from colorgan.config import SAMPLE_FOLDER, load_params
-from colorgan.sample import write_sample
-from colorgan.stage import run_stage
+from colorgan.data.sample import write_sample
+from colorgan.orchestration.stage import run_stage
 
 
 def main() -> None:

@@ -3,15 +3,18 @@
 import json
 import sys
 
-from colorgan.allocator import keep_freed_memory
 from colorgan.config import load_params
-from colorgan.stage import run_stage
+from colorgan.orchestration.stage import run_stage
+from colorgan.training.allocator import keep_freed_memory
 
 
 def main() -> None:
     params = load_params()
     keep_freed_memory()
-    from colorgan.train import TrainPaths, train  # TensorFlow loads only once params are valid
+    from colorgan.training.train import (  # TensorFlow loads only once params are valid
+        TrainPaths,
+        train,
+    )
 
     metrics = train(params, TrainPaths.default())
     print(json.dumps(metrics, indent=2))

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from colorgan.sample import sample_photo_paths
+from colorgan.data.sample import sample_photo_paths
 
 REPO = Path(__file__).resolve().parents[1]
 # What a DVC project copy needs to run the pipeline (the package itself is installed).
@@ -179,7 +179,7 @@ def log_colorizer_run(
     """A tracked run holding a pyfunc colorizer and test metrics, in the current MLflow store."""
     import mlflow
 
-    from colorgan.pyfunc import log_colorizer
+    from colorgan.serving.pyfunc import log_colorizer
 
     with mlflow.start_run() as active:
         log_colorizer(generator, max_pixels)

@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import records
 from colorgan.color import rgb_to_scaled_lab
-from colorgan.color_tf import rgb_to_scaled_lab as tf_rgb_to_scaled_lab
 from colorgan.config import DataParams, PreprocessParams, SplitParams
-from colorgan.data import count_examples, crop_window, make_dataset, random_view
-from colorgan.images import load_rgb
-from colorgan.ingest import ingest, iter_source
-from colorgan.preprocess import center_crop, encode, preprocess
+from colorgan.data import records
+from colorgan.data.color_tf import rgb_to_scaled_lab as tf_rgb_to_scaled_lab
+from colorgan.data.dataset import count_examples, crop_window, make_dataset, random_view
+from colorgan.data.images import load_rgb
+from colorgan.data.ingest import ingest, iter_source
+from colorgan.data.preprocess import center_crop, encode, preprocess
 from tests.conftest import real_photo
 
 
@@ -18,7 +18,7 @@ def prepared(tmp_path_factory):
     """Six small real photos through ingest and preprocess at 32 px."""
     from PIL import Image
 
-    from colorgan.sample import sample_photo_paths
+    from colorgan.data.sample import sample_photo_paths
 
     root = tmp_path_factory.mktemp("data")
     (root / "photos").mkdir()

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from colorgan.distribution import DistributionError, make_strategy
+from colorgan.training.distribution import DistributionError, make_strategy
 from tests.conftest import dvc_env, free_port, run
 
 # Runs in its own process: logical devices must be set before TensorFlow starts.
@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from colorgan.config import parse_params
-from colorgan.train import build_gan
+from colorgan.model.gan import build_gan
 
 # No batch normalization (the PixelGAN has some), no dropout and no random augmentation of
 # D's inputs: then a batch split over two replicas must give exactly the update of the whole

@@ -9,7 +9,8 @@ import pytest
 from scipy.linalg import sqrtm
 
 from colorgan.color import rgb_to_lab
-from colorgan.distribution_metrics import (
+from colorgan.data.sample import sample_photo_paths
+from colorgan.evaluation.distribution_metrics import (
     classifier_two_sample_test,
     compare_sets,
     frechet_distance,
@@ -18,7 +19,6 @@ from colorgan.distribution_metrics import (
     manifold_radii,
     set_comparison,
 )
-from colorgan.sample import sample_photo_paths
 from tests.conftest import real_photo
 
 

@@ -12,15 +12,15 @@ import pytest
 import tensorflow as tf
 
 from colorgan.config import Encoder, GeneratorParams, ParamsError, parse_params
-from colorgan.encoders import (
+from colorgan.model.encoders import (
     BACKBONES,
     EncoderWeightsError,
     build_backbone,
     keras_cache,
     lightness_as_rgb,
 )
-from colorgan.models import build_generator
-from colorgan.train import build_gan
+from colorgan.model.gan import build_gan
+from colorgan.model.networks import build_generator
 from tests.conftest import TINY_PARAMS, deep_update
 from tests.test_gan import _batch
 

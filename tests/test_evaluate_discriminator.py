@@ -5,9 +5,9 @@ import pytest
 
 from colorgan.color import rgb_to_scaled_lab
 from colorgan.config import DiscriminatorParams
-from colorgan.evaluate import patch_probabilities
-from colorgan.losses import real_probability
-from colorgan.models import build_discriminator
+from colorgan.evaluation.evaluate import patch_probabilities
+from colorgan.model.losses import real_probability
+from colorgan.model.networks import build_discriminator
 from tests.conftest import real_photo
 
 SIZE = 32
@@ -92,7 +92,7 @@ def _lab_views(count: int, ab: float, seed: int) -> np.ndarray:
 
 
 def test_a_discriminator_that_separates_trivially_different_inputs_scores_near_one():
-    from colorgan.evaluate import head_results, judge_views
+    from colorgan.evaluation.evaluate import head_results, judge_views
 
     params = _params()
     judge, generator = {"discriminator": _a_channel_judge()}, _constant_ab_generator(-0.5)
@@ -110,7 +110,7 @@ def test_a_discriminator_that_separates_trivially_different_inputs_scores_near_o
 
 
 def test_true_colours_are_shown_enhanced_as_in_training():
-    from colorgan.evaluate import judge_views, shown_real_ab
+    from colorgan.evaluation.evaluate import judge_views, shown_real_ab
 
     np.testing.assert_allclose(shown_real_ab(np.array([0.5, -0.9]), 1.2), [0.6, -1.0])
     # The judge's P(real) of a true pair with a = 0.5 is sigmoid(10 x 0.6), not sigmoid(5).
@@ -128,7 +128,7 @@ def test_true_colours_are_shown_enhanced_as_in_training():
 def test_identical_inputs_give_an_auc_of_one_half_even_with_batch_statistics():
     """Gray photos and a generator that predicts gray: D (BatchNorm and all) sees the same
     pairs twice and cannot rank either kind above the other."""
-    from colorgan.evaluate import discriminator_report, judge_views
+    from colorgan.evaluation.evaluate import discriminator_report, judge_views
 
     discriminator = build_discriminator(SIZE, DiscriminatorParams(depth=2, base_filters=8))
     lab = _lab_views(10, 0.0, 3)
@@ -140,7 +140,7 @@ def test_identical_inputs_give_an_auc_of_one_half_even_with_batch_statistics():
 
 
 def test_same_score_distributions_give_an_auc_near_one_half():
-    from colorgan.evaluate import discriminator_report
+    from colorgan.evaluation.evaluate import discriminator_report
 
     rng = np.random.default_rng(0)
     metrics, _, _ = discriminator_report(rng.uniform(size=20_000), rng.uniform(size=20_000), 0.5)
@@ -149,7 +149,7 @@ def test_same_score_distributions_give_an_auc_near_one_half():
 
 
 def test_the_threshold_is_chosen_on_validation_and_applied_to_test_unchanged():
-    from colorgan.evaluate import head_results, youden_threshold
+    from colorgan.evaluation.evaluate import head_results, youden_threshold
 
     rng = np.random.default_rng(0)
     val = (rng.uniform(0.30, 0.50, 500), rng.uniform(0.10, 0.29, 500))
@@ -166,8 +166,8 @@ def test_the_threshold_is_chosen_on_validation_and_applied_to_test_unchanged():
 
 
 def test_the_report_reads_the_figures_and_explains_a_one_class_prediction():
-    from colorgan.evaluate import head_results
-    from colorgan.report import reading
+    from colorgan.evaluation.evaluate import head_results
+    from colorgan.evaluation.report import reading
 
     rng = np.random.default_rng(0)
     val = (rng.uniform(0.30, 0.50, 500), rng.uniform(0.10, 0.29, 500))
@@ -184,7 +184,7 @@ def test_the_report_reads_the_figures_and_explains_a_one_class_prediction():
 
 
 def test_views_are_the_photo_its_mirror_and_sub_windows_in_full_batches():
-    from colorgan.evaluate import batch_indices, photo_views
+    from colorgan.evaluation.evaluate import batch_indices, photo_views
 
     photos = np.stack([real_photo(n, 2 * SIZE)[:SIZE, :SIZE] for n in ("coffee.png", "rocket.jpg")])
     views = photo_views(photos, 5, seed=0)
@@ -199,8 +199,8 @@ def test_views_are_the_photo_its_mirror_and_sub_windows_in_full_batches():
 
 
 def test_the_generator_d_judges_is_the_shipped_one_without_its_chroma_gain():
-    from colorgan.evaluate import trained_generator
-    from colorgan.models import with_chroma_gain
+    from colorgan.evaluation.evaluate import trained_generator
+    from colorgan.model.networks import with_chroma_gain
 
     generator = _constant_ab_generator(0.3)
     shipped = with_chroma_gain(generator, 2.0)
@@ -211,10 +211,10 @@ def test_the_generator_d_judges_is_the_shipped_one_without_its_chroma_gain():
 
 
 def test_the_kept_epoch_saves_and_restores_its_discriminators_with_its_generator(tmp_path):
-    from colorgan.checkpoints import CheckpointStore
     from colorgan.config import Params
-    from colorgan.selection import ValidationSet
-    from colorgan.train import _kept_generator, build_gan
+    from colorgan.model.gan import build_gan
+    from colorgan.training.checkpoints import CheckpointStore
+    from colorgan.training.selection import ValidationSet, keep_best
 
     params = Params.model_validate(
         {
@@ -237,7 +237,7 @@ def test_the_kept_epoch_saves_and_restores_its_discriminators_with_its_generator
         np.zeros((2, SIZE, SIZE, 1), np.float32), np.zeros((2, SIZE, SIZE, 2))
     )
     state = {"epoch": 2, "best": {"epoch": 1, "scores": {"val_psnr": 20.0}}}
-    _kept_generator(gan, store, state, params, validation)
+    keep_best(gan, store, state, params.train, validation)
     for name, model in _heads(gan).items():
         for saved, now in zip(kept[name], _variables(model), strict=True):
             np.testing.assert_array_equal(saved, now)

@@ -3,8 +3,8 @@ import numpy as np
 
 from colorgan.color import rgb_to_scaled_lab
 from colorgan.config import parse_params
-from colorgan.models import build_discriminator, build_generator
-from colorgan.train import build_gan
+from colorgan.model.gan import build_gan
+from colorgan.model.networks import build_discriminator, build_generator
 from tests.conftest import TINY_PARAMS, real_photo
 
 

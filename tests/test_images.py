@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from colorgan.config import DataParams
-from colorgan.images import UnusableImage, load_rgb
-from colorgan.ingest import SourceFile, ingest, inspect_image
+from colorgan.data.images import UnusableImage, load_rgb
+from colorgan.data.ingest import SourceFile, ingest, inspect_image
 from tests.conftest import real_photo
 
 PARAMS = DataParams(min_side=16, max_pixels=1_000_000)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorgan.cli import main
 from colorgan.color import colorfulness, rgb_to_lab
-from colorgan.images import UnusableImage
-from colorgan.inference import Colorizer, ModelNotFoundError, resolve_generator
+from colorgan.data.images import UnusableImage
+from colorgan.serving.cli import main
+from colorgan.serving.inference import Colorizer, ModelNotFoundError, resolve_generator
 from tests.conftest import real_photo
 
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from colorgan.config import DataParams, ParamsError, SplitParams, parse_params
-from colorgan.ingest import (
+from colorgan.data.ingest import (
     IngestError,
     SourceFile,
     assign_split,
@@ -14,7 +14,7 @@ from colorgan.ingest import (
     ingest,
     iter_source,
 )
-from colorgan.sample import write_sample
+from colorgan.data.sample import write_sample
 from tests.conftest import real_photo
 
 

@@ -8,24 +8,24 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan.augment import cutout, diff_augment, translate
-from colorgan.colour_classes import (
+from colorgan.config import parse_params
+from colorgan.model.augment import cutout, diff_augment, translate
+from colorgan.model.colour_classes import (
     bin_centres,
     empirical_prior,
     rebalancing_weights,
     soft_encode,
 )
-from colorgan.config import parse_params
-from colorgan.losses import discriminator_loss
-from colorgan.models import build_pixel_discriminator, with_chroma_gain
-from colorgan.selection import (
+from colorgan.model.gan import build_gan
+from colorgan.model.losses import discriminator_loss
+from colorgan.model.networks import build_pixel_discriminator, with_chroma_gain
+from colorgan.training.selection import (
     ValidationSet,
     fit_chroma_gain,
     ranking_key,
     reason,
     score,
 )
-from colorgan.train import build_gan
 from tests.conftest import TINY_PARAMS, deep_update, run
 from tests.test_gan import _batch
 

@@ -12,12 +12,12 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from colorgan import lite0
 from colorgan.config import GeneratorParams, TrainParams, parse_params
-from colorgan.encoders import EncoderWeightsError, build_backbone, lightness_as_rgb
-from colorgan.inference import any_size
-from colorgan.models import build_generator
-from colorgan.train import build_gan
+from colorgan.model import lite0
+from colorgan.model.encoders import EncoderWeightsError, build_backbone, lightness_as_rgb
+from colorgan.model.gan import build_gan
+from colorgan.model.networks import build_generator
+from colorgan.serving.inference import any_size
 from tests.conftest import TINY_PARAMS, deep_update
 
 CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from colorgan.color import gray_baseline, rgb_to_lab, rgb_to_scaled_lab, scaled_lab_to_rgb
-from colorgan.evaluate import discriminator_report, image_scores
+from colorgan.evaluation.evaluate import discriminator_report, image_scores
 from colorgan.metrics import (
     PSNR_CAP,
     ab_error_auc,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from colorgan import orchestration as orch
+from colorgan.orchestration import dvc as orch
 from pipelines.sweep import SweepSpec, dask_task_runner
 
 

@@ -22,7 +22,7 @@ from prefect.logging.handlers import APILogHandler
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from colorgan.orchestration import STAGES
+from colorgan.orchestration.dvc import STAGES
 from pipelines.colorize import colorize
 from pipelines.pipeline import pipeline
 from pipelines.sweep import SweepSpec, sweep

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from colorgan import precision
-from colorgan.checkpoints import CheckpointStore
 from colorgan.config import parse_params
-from colorgan.train import build_gan
+from colorgan.model.gan import build_gan
+from colorgan.training import precision
+from colorgan.training.checkpoints import CheckpointStore
 from tests.conftest import TINY_PARAMS, deep_update
 from tests.test_gan import _batch
 

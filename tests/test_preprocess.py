@@ -9,9 +9,9 @@ from PIL import Image
 
 from colorgan.color import rgb_to_scaled_lab
 from colorgan.config import DataParams, PreprocessParams, SplitParams
-from colorgan.images import load_rgb
-from colorgan.ingest import ingest, iter_source
-from colorgan.preprocess import (
+from colorgan.data.images import load_rgb
+from colorgan.data.ingest import ingest, iter_source
+from colorgan.data.preprocess import (
     PAD_GRAY,
     Job,
     center_crop,
@@ -19,7 +19,7 @@ from colorgan.preprocess import (
     preprocess,
     process_photo,
 )
-from colorgan.sample import sample_photo_paths
+from colorgan.data.sample import sample_photo_paths
 from tests.conftest import real_photo
 
 SPLITS = ("train", "val", "test")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from colorgan.registry import CHAMPION, PromotionError, register_and_promote
+from colorgan.serving.registry import CHAMPION, PromotionError, register_and_promote
 from tests.conftest import log_colorizer_run, real_photo
 
 

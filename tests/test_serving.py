@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorgan.registry import register_and_promote
+from colorgan.serving.registry import register_and_promote
 from tests.conftest import dvc_env, free_port, log_colorizer_run, real_photo, running_server
 
 MAX_PIXELS = 300_000

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from colorgan import tracking
 from colorgan.config import TrackingParams
+from colorgan.tracking import store
 from tests.conftest import dvc_env, free_port, run, running_server
 
 
@@ -24,16 +24,16 @@ def test_default_store_is_sqlite_in_the_dvc_root_even_from_an_experiment_copy(
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.chdir(tmp_path.parent)  # not the repo root: DVC_ROOT must win
-    assert tracking.tracking_uri(TrackingParams()) == f"sqlite:///{tmp_path}/mlflow.db"
+    assert store.tracking_uri(TrackingParams()) == f"sqlite:///{tmp_path}/mlflow.db"
     relative = TrackingParams(uri="sqlite:///stores/runs.db")
-    assert tracking.tracking_uri(relative) == f"sqlite:///{tmp_path}/stores/runs.db"
+    assert store.tracking_uri(relative) == f"sqlite:///{tmp_path}/stores/runs.db"
 
 
 def test_unreachable_server_fails_fast_with_the_uri_and_the_way_out():
     uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    with pytest.raises(tracking.TrackingUnavailable) as error:
-        tracking.check_reachable(uri)
+    with pytest.raises(store.TrackingUnavailable) as error:
+        store.check_reachable(uri)
     assert time.monotonic() - started < 10
     assert uri in str(error.value)
     assert "tracking.enabled: false" in str(error.value)
@@ -165,8 +165,8 @@ def mlflow_server(postgres_url: str, tmp_path: Path):
 
 def _reachable(uri: str) -> bool:
     try:
-        tracking.check_reachable(uri, timeout_s=2)
-    except tracking.TrackingUnavailable:
+        store.check_reachable(uri, timeout_s=2)
+    except store.TrackingUnavailable:
         return False
     return True
 
@@ -206,7 +206,7 @@ def test_runs_are_named_by_what_sets_them_apart_in_an_experiment_made_for_traini
 
 
 def test_run_names_stay_short_and_say_when_nothing_changed():
-    from colorgan.tracking import run_name
+    from colorgan.tracking.runs import run_name
 
     assert run_name({}) == "defaults"
     many = {f"train.key{i}": "x" * 10 for i in range(10)}

@@ -14,11 +14,13 @@ import pandas as pd
 import pytest
 from keras import ops
 
-from colorgan.checkpoints import CheckpointStore
 from colorgan.config import parse_params
-from colorgan.losses import discriminator_loss
-from colorgan.selection import ValidationSet
-from colorgan.train import MlflowRun, NonFiniteLoss, TrainingMonitor, build_gan, instance_noise
+from colorgan.model.gan import build_gan
+from colorgan.model.losses import discriminator_loss
+from colorgan.tracking.runs import MlflowRun
+from colorgan.training.checkpoints import CheckpointStore
+from colorgan.training.monitor import NonFiniteLoss, TrainingMonitor, instance_noise
+from colorgan.training.selection import ValidationSet
 from tests.conftest import TINY_PARAMS, deep_update, dvc_env, run
 from tests.test_gan import _batch
 
@@ -161,7 +163,7 @@ def test_deterministic_runs_with_one_seed_give_identical_losses(make_project):
 
 
 def test_checkpoints_follow_the_epoch_and_minute_schedule():
-    from colorgan.train import CheckpointSchedule
+    from colorgan.training.checkpoints import CheckpointSchedule
 
     every_third = CheckpointSchedule(every_epochs=3, every_minutes=0.0, last_epoch=8)
     assert [e for e in range(1, 9) if every_third.due(e)] == [3, 6, 8]  # and the last one

@@ -24,7 +24,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _working_size(text: str) -> object:
-    from colorgan.inference import parse_working_size
+    from colorgan.serving.inference import parse_working_size
 
     try:
         return parse_working_size(text)
@@ -35,7 +35,7 @@ def _working_size(text: str) -> object:
 def _colorize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from colorgan.inference import Colorizer, colorize_paths, expand_inputs
+    from colorgan.serving.inference import Colorizer, colorize_paths, expand_inputs
 
     paths = expand_inputs(args.inputs)
     if not paths:
@@ -52,17 +52,17 @@ def _colorize(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from colorgan import tracking
-    from colorgan.registry import register_and_promote
+    from colorgan.serving.registry import register_and_promote
+    from colorgan.tracking import store
 
     params = load_params(args.params)
     run_id = args.run_id
     if run_id is None:
-        info = tracking.RunInfo.load(Path("models/run.json"))
+        info = store.RunInfo.load(Path("models/run.json"))
         if info is None:
             raise ColorganError("no tracked run in models/run.json: give --run-id")
         run_id = info.run_id
-    tracking.set_up(params.tracking)
+    store.set_up(params.tracking)
     decision = register_and_promote(run_id, args.name, args.metric, not args.lower_is_better)
     print(decision.reason)
     return 0

@@ -1,7 +1,7 @@
 """Preprocess: each ingested photo, once, as an encoded image in sharded TFRecord files.
 
 Train photos are kept larger than the training squares (JPEG) so that the input pipeline
-(colorgan.data) can cut a fresh random crop every epoch; val and test photos are their
+(colorgan.data.dataset) can cut a fresh random crop every epoch; val and test photos are their
 fixed centre crops (PNG, lossless), so evaluation's ground truth is exact. Photos are
 decoded in a worker pool (or on a Dask cluster) and streamed into shards: memory holds
 a few photos, whatever their number. The output is byte-identical wherever it runs.
@@ -21,10 +21,10 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from colorgan import records
+from colorgan.data import records
 from colorgan.config import PreprocessParams
-from colorgan.images import UnusableImage, load_rgb
-from colorgan.parallel import bounded_map
+from colorgan.data.images import UnusableImage, load_rgb
+from colorgan.data.parallel import bounded_map
 
 PAD_GRAY = 128  # neutral gray: its a and b are 0, so padding teaches no colour
 SPLITS = ("train", "val", "test")

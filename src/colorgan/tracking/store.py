@@ -7,20 +7,16 @@ DVC skips never leaves a record half-finished.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
-from colorgan.config import Params, TrackingParams
+from colorgan.config import TrackingParams
 from colorgan.errors import ColorganError
 
 # MLflow 3's UI opens an experiment without this tag as a GenAI one (traces, token usage);
@@ -92,7 +88,7 @@ def set_up(params: TrackingParams) -> str:
 
 
 @contextmanager
-def store(uri: str) -> Iterator[None]:
+def using(uri: str) -> Iterator[None]:
     """MLflow's fluent API (mlflow.register_model, ...) on ``uri`` for one block, in a process
     that lives on (a flow). mlflow.set_tracking_uri also sets $MLFLOW_TRACKING_URI, which
     every later subprocess, a DVC stage of another project included, would inherit."""
@@ -140,93 +136,3 @@ class RunInfo:
             return None
         saved = json.loads(path.read_text())
         return cls(**saved) if saved.get("run_id") else None
-
-
-def flatten_numbers(
-    tree: Mapping[str, object],
-    prefix: str = "",
-    separator: str = ".",
-) -> dict[str, float]:
-    """Nested metrics to flat names: {'d': {'recall': 1}} -> {'d.recall': 1.0}; non-numbers
-    are left out."""
-    flat: dict[str, float] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten_numbers(value, f"{prefix}{key}{separator}", separator))
-        elif isinstance(value, int | float):
-            flat[f"{prefix}{key}"] = float(value)
-    return flat
-
-
-def git_commit(root: Path) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
-
-
-def dvc_out_hashes(root: Path, stage: str) -> dict[str, str]:
-    """The md5 of each output a stage recorded in dvc.lock: the exact DVC version of the data."""
-    import yaml
-
-    lock = root / "dvc.lock"
-    if not lock.is_file():
-        return {}
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-    return {out["path"]: out.get("md5", "") for out in stages.get(stage, {}).get("outs", [])}
-
-
-def committed_params(workspace: Path | None = None) -> Params | None:
-    """params.yaml as the current git commit has it (an experiment's baseline), validated;
-    None outside git or when it is missing or invalid there."""
-    from colorgan.config import ParamsError, parse_params
-
-    try:
-        shown = subprocess.run(
-            ["git", "show", "HEAD:params.yaml"],
-            cwd=workspace or Path.cwd(),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout
-        return parse_params(yaml.safe_load(shown) or {}, "HEAD:params.yaml")
-    except (OSError, subprocess.SubprocessError, yaml.YAMLError, ParamsError):
-        return None
-
-
-def run_name(changed: Mapping[str, object], limit: int = 60) -> str:
-    """What sets this run apart, as the runs table shows it: the non-default parameters,
-    shortest first, e.g. 'l1_weight=20 pixel_gan=True'; 'defaults' when there are none."""
-    parts = sorted((f"{key.rsplit('.', 1)[-1]}={value}" for key, value in changed.items()), key=len)
-    name = ""
-    for part in parts:
-        if len(name) + len(part) + 1 > limit:
-            return f"{name} +{len(parts) - len(name.split())}"
-        name = f"{name} {part}".strip()
-    return name or "defaults"
-
-
-def run_description(changed: Mapping[str, object], commit: str | None) -> str:
-    """The run page's description (MLflow's note): every non-default parameter, one a line."""
-    lines = [f"- `{key}`: {value}" for key, value in sorted(changed.items())]
-    header = f"Trained at commit `{commit[:12]}`" if commit else "Trained outside git"
-    body = "\n".join(lines) if lines else "All parameters at their defaults."
-    return f"{header}. Parameters that differ from the defaults:\n\n{body}"
-
-
-def run_tags(root: Path, params_text: str) -> dict[str, str]:
-    tags = {"params_sha256": hashlib.sha256(params_text.encode()).hexdigest()}
-    if commit := git_commit(root):
-        tags["git_commit"] = commit
-    for path, md5 in dvc_out_hashes(root, "preprocess").items():
-        tags[f"dvc.{path}"] = md5
-    return tags

@@ -6,9 +6,15 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from colorgan.augment import diff_augment
-from colorgan.colour_classes import bin_centres, rebalanced_cross_entropy
-from colorgan.losses import discriminator_loss, generator_adversarial_loss, real_probability
+from colorgan.config import Params
+from colorgan.model.augment import diff_augment
+from colorgan.model.colour_classes import bin_centres, rebalanced_cross_entropy
+from colorgan.model.losses import discriminator_loss, generator_adversarial_loss, real_probability
+from colorgan.model.networks import (
+    build_discriminator,
+    build_generator,
+    build_pixel_discriminator,
+)
 
 LOSS_NAMES = ("g_adv", "g_l1", "g_class", "g_total", "d_real", "d_fake", "d_accuracy")
 CLASS_LOGITS = "ab_logits"  # the generator's colour-class logits, when it predicts classes
@@ -272,3 +278,37 @@ def _reducible(outputs: dict) -> dict:
     if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
         return {name: ops.reshape(value, (1,)) for name, value in outputs.items()}
     return outputs
+
+
+def build_gan(params: Params, loss_scaling: bool = False) -> ColorGAN:
+    """Both networks and their optimizers; ``loss_scaling`` wraps the optimizers for float16
+    (ColorGAN._scaled_for_gradients scales the loss they unscale)."""
+    size = params.preprocess.image_size
+    d_params = params.model.discriminator
+    gan = ColorGAN(
+        build_generator(size, params.model.generator),
+        build_discriminator(size, d_params),
+        adversarial_loss=params.train.adversarial_loss,
+        l1_weight=params.train.l1_weight,
+        label_smoothing=params.train.label_smoothing,
+        seed=params.seed,
+        pixel_discriminator=build_pixel_discriminator(size, d_params)
+        if d_params.pixel_gan
+        else None,
+        color_enhance_factor=params.train.color_enhance_factor,
+        diff_augment=tuple(params.train.diff_augment),
+        class_weight=params.train.class_weight,
+    )
+    train = params.train
+    clip = {"clipnorm": train.grad_clip_norm} if train.grad_clip_norm else {}
+
+    def optimizer(learning_rate: float) -> keras.Optimizer:
+        adam = keras.optimizers.Adam(learning_rate, beta_1=train.beta_1, **clip)
+        return keras.optimizers.LossScaleOptimizer(adam) if loss_scaling else adam
+
+    gan.compile(
+        g_optimizer=optimizer(train.g_learning_rate),
+        d_optimizer=optimizer(train.d_learning_rate),
+        e_optimizer=optimizer(train.encoder_learning_rate),
+    )
+    return gan

@@ -19,9 +19,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from colorgan import lite0
 from colorgan.config import GeneratorParams
 from colorgan.errors import ColorganError
+from colorgan.model import lite0
 
 RESNET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 EFFICIENTNET_URL = "https://storage.googleapis.com/keras-applications/"

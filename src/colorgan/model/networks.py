@@ -10,9 +10,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from colorgan.colour_classes import bin_centres
 from colorgan.config import DiscriminatorParams, GeneratorParams
-from colorgan.encoders import backbone_features
+from colorgan.model.colour_classes import bin_centres
+from colorgan.model.encoders import backbone_features
 
 
 def init() -> keras.initializers.Initializer:
@@ -86,7 +86,7 @@ def widths(params: GeneratorParams) -> list[int]:
 def build_generator(image_size: int, params: GeneratorParams) -> keras.Model:
     """U-Net: L (size, size, 1) in [-1, 1] -> ab (size, size, 2) in [-1, 1].
 
-    The encoder is the U-Net's own, or an ImageNet backbone (colorgan.encoders); either gives
+    The encoder is the U-Net's own, or an ImageNet backbone (colorgan.model.encoders); either gives
     one feature map per stride-2 level, and the same decoder climbs back through them.
     """
     lightness = keras.Input((image_size, image_size, 1), name="L")

@@ -1,7 +1,7 @@
 """Evaluate: colour quality on the test split against a gray baseline; how well each
 discriminator head tells true colours from generated ones; and how far the colorized photos
-are from true colour photos as sets (colorgan.distribution_metrics). Writes DVC metrics and
-plots, pictures and one HTML report, and logs them all into the training's MLflow run.
+are from true colour photos as sets (distribution_metrics.py). Writes DVC metrics and plots,
+pictures and one HTML report, and logs them all into the training's MLflow run.
 
 What D is shown, and why:
 
@@ -62,15 +62,14 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from colorgan import report, tracking
 from colorgan.color import gray_baseline, join_l_ab, scaled_lab_to_rgb, unscale_lab
-from colorgan.color_tf import rgb_to_scaled_lab
 from colorgan.config import Params
-from colorgan.data import fixed_view, make_dataset, prepared_stats, shard_paths
-from colorgan.distribution_metrics import lite0_features, set_comparison
+from colorgan.data.color_tf import rgb_to_scaled_lab
+from colorgan.data.dataset import fixed_view, make_dataset, prepared_stats, shard_paths
 from colorgan.errors import ColorganError
-from colorgan.gan import DISCRIMINATORS
-from colorgan.losses import real_probability
+from colorgan.evaluation import report
+from colorgan.evaluation.distribution_metrics import lite0_features, set_comparison
+from colorgan.evaluation.report import HeadResult, Predictions
 from colorgan.metrics import (
     ab_error_auc,
     ciede2000,
@@ -80,7 +79,9 @@ from colorgan.metrics import (
     psnr,
     ssim,
 )
-from colorgan.report import HeadResult, Predictions
+from colorgan.model.gan import DISCRIMINATORS
+from colorgan.model.losses import real_probability
+from colorgan.tracking import runs, store
 
 PR_CURVE_POINTS = 200  # enough for a smooth curve, small enough to diff in git
 # DVC's confusion template counts one CSV row per sample; a PixelGAN judges every pixel
@@ -543,15 +544,15 @@ def evaluate(params: Params, paths: EvalPaths) -> dict[str, object]:
 def evaluate_and_log(params: Params, paths: EvalPaths) -> dict[str, object]:
     """Evaluate, then add the metrics, plots and report to the training's MLflow run."""
     metrics = evaluate(params, paths)
-    run_info = tracking.RunInfo.load(paths.models / "run.json")
+    run_info = store.RunInfo.load(paths.models / "run.json")
     if params.tracking.enabled and run_info is not None:
         import mlflow
 
-        tracking.set_up(params.tracking)
+        store.set_up(params.tracking)
         with mlflow.start_run(run_id=run_info.run_id):
             # MLflow names: test_psnr, test_discriminator_roc_auc,
             # test_colorized_vs_real_c2st_accuracy, ...
-            mlflow.log_metrics(tracking.flatten_numbers(metrics, "test_", separator="_"))
+            mlflow.log_metrics(runs.flatten_numbers(metrics, "test_", separator="_"))
             mlflow.log_artifact(str(paths.metrics), artifact_path="evaluation")
             mlflow.log_artifacts(str(paths.plots), artifact_path="evaluation/plots")
             mlflow.log_artifacts(str(paths.reports), artifact_path="evaluation")

@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 from colorgan.color import AB_RANGE, lab_to_rgb, rgb_to_lab, scale_lab
+from colorgan.data.images import UnusableImage, load_rgb
 from colorgan.errors import ColorganError
-from colorgan.images import UnusableImage, load_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 DEFAULT_MAX_PIXELS = 50_000_000

@@ -19,8 +19,8 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from PIL import Image
 
-from colorgan.images import UnusableImage
-from colorgan.inference import DEFAULT_MAX_PIXELS, Colorizer
+from colorgan.data.images import UnusableImage
+from colorgan.serving.inference import DEFAULT_MAX_PIXELS, Colorizer
 
 GENERATOR_ARTIFACT = "generator"
 

@@ -1,7 +1,7 @@
 """The prepared-data format: one photo per tf.train.Example in sharded TFRecord files.
 
 Written here without TensorFlow (preprocess must not pay its import, nor need it on a Dask
-worker); read by tf.data in colorgan.data. An Example is a tiny protobuf and a TFRecord
+worker); read by tf.data in colorgan.data.dataset. An Example is a tiny protobuf and a TFRecord
 frame is a length and two CRC32C checksums (google-crc32c's C implementation), so both are
 encoded here, byte for byte the same on every machine.
 """

@@ -8,14 +8,25 @@ epoch to keep. After training, an optional chroma gain is fitted on the same pho
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import keras
 import numpy as np
 
 from colorgan.color import join_l_ab, scaled_lab_to_rgb, unscale_lab
+from colorgan.config import TrainParams
+from colorgan.data.dataset import make_dataset
 from colorgan.metrics import ciede2000, colorfulness, psnr
+from colorgan.model.gan import ColorGAN
+from colorgan.model.networks import with_chroma_gain
+from colorgan.training.checkpoints import CheckpointStore
 
+log = logging.getLogger(__name__)
+MAX_VALIDATION_PHOTOS = 256  # scored every epoch: enough to rank epochs, cheap to score
 GAINS = np.round(np.arange(0.5, 3.01, 0.05), 2)  # candidate chroma gains, finest step 0.05
 
 
@@ -28,6 +39,32 @@ class ValidationSet:
 
     def truth_rgb(self) -> np.ndarray:
         return scaled_lab_to_rgb(join_l_ab(self.lightness, self.ab))
+
+    @classmethod
+    def load(cls, split_dir: Path, batch_size: int, seed: int) -> ValidationSet:
+        """The first MAX_VALIDATION_PHOTOS examples of a split (the same on every worker:
+        validation is not sharded)."""
+        dataset = make_dataset(split_dir, batch_size, training=False, seed=seed)
+        lightness, ab = [], []
+        for batch_l, batch_ab in dataset:
+            lightness.append(batch_l.numpy())
+            ab.append(batch_ab.numpy())
+            if sum(map(len, lightness)) >= MAX_VALIDATION_PHOTOS:
+                break
+        return cls(
+            np.concatenate(lightness)[:MAX_VALIDATION_PHOTOS],
+            np.concatenate(ab)[:MAX_VALIDATION_PHOTOS],
+        )
+
+
+def predict_ab(generator: keras.Model, lightness: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """The generator's ab for many photos, in inference mode, a batch at a time."""
+    return np.concatenate(
+        [
+            np.asarray(generator(lightness[start : start + batch_size], training=False))
+            for start in range(0, len(lightness), batch_size)
+        ]
+    )
 
 
 def score(validation: ValidationSet, fake_ab: np.ndarray) -> dict[str, float]:
@@ -72,6 +109,20 @@ def ranking_key(criterion: str, margin_db: float) -> Callable[[dict[str, float]]
     raise ValueError(f"no ranking for criterion {criterion!r}")
 
 
+@dataclass
+class EpochSelection:
+    """Keeps the epoch a validation criterion ranks highest (``train.select_epoch``)."""
+
+    criterion: str
+    margin_db: float
+
+    def better(self, scores: dict[str, float], best: dict[str, Any] | None) -> bool:
+        if self.criterion == "last" or best is None:
+            return True
+        key = ranking_key(self.criterion, self.margin_db)
+        return key(scores) > key(best["scores"])
+
+
 def reason(criterion: str, margin_db: float, scores: dict[str, float]) -> str:
     """Why the kept epoch was kept, in words for the MLflow run and train.json's reader."""
     if criterion == "last":
@@ -110,3 +161,38 @@ def fit_chroma_gain(validation: ValidationSet, fake_ab: np.ndarray, margin_db: f
     if allowed.any():
         return float(GAINS[allowed].max())
     return float(GAINS[int(np.argmax(psnrs))])
+
+
+def keep_best(
+    gan: ColorGAN,
+    store: CheckpointStore,
+    state: dict[str, Any],
+    cfg: TrainParams,
+    validation: ValidationSet,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """The generator to ship: the epoch ``train.select_epoch`` keeps, with the chroma gain
+    ``train.chroma_gain`` fits; and what was kept and why, with its validation scores. The
+    GAN's discriminators are set to the same epoch."""
+    best = state.get("best") or {  # a checkpoint from before model selection existed
+        "epoch": state["epoch"],
+        "scores": score(validation, predict_ab(gan.generator, validation.lightness)),
+    }
+    if cfg.select_epoch != "last" and best["epoch"] != state["epoch"]:
+        # D of the same epoch too: evaluation judges G with the D it was trained against.
+        for name in store.restore_best(gan):
+            log.warning("no kept-epoch %s: models/ gets the last epoch's", name)
+    kept = {
+        "epoch": best["epoch"],
+        "reason": reason(cfg.select_epoch, cfg.select_margin_db, best["scores"]),
+        "chroma_gain": 1.0,
+        "scores": best["scores"],
+    }
+    if cfg.chroma_gain == "off":
+        return gan.generator, kept
+    fake_ab = predict_ab(gan.generator, validation.lightness)
+    gain = fit_chroma_gain(validation, fake_ab, cfg.select_margin_db)
+    generator = with_chroma_gain(gan.generator, gain)
+    kept["chroma_gain"] = gain
+    kept["scores"] = score(validation, predict_ab(generator, validation.lightness))
+    log.info("chroma gain %.2f fitted on %d validation photos", gain, len(fake_ab))
+    return generator, kept

@@ -20,8 +20,8 @@ import pandas as pd
 from colorgan.color import colorfulness
 from colorgan.config import ALL_FILES, SAMPLE_FOLDER, DataParams, SplitParams
 from colorgan.errors import ColorganError
-from colorgan.images import UnusableImage, load_rgb, open_image
-from colorgan.parallel import bounded_map
+from colorgan.data.images import UnusableImage, load_rgb, open_image
+from colorgan.data.parallel import bounded_map
 
 MANIFEST_COLUMNS = [
     "hash",

@@ -14,13 +14,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from colorgan.tracking import dvc_out_hashes
-
 log = logging.getLogger(__name__)
 
 INGESTED = Path("data/ingested")
 # Manifest split -> MLflow's conventional dataset context.
 CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
+
+
+def dvc_out_hashes(root: Path, stage: str) -> dict[str, str]:
+    """The md5 of each output a stage recorded in dvc.lock: the exact DVC version of the data."""
+    import yaml
+
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return {}
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return {out["path"]: out.get("md5", "") for out in stages.get(stage, {}).get("outs", [])}
 
 
 def data_digest(workspace: Path = Path()) -> str:

@@ -58,7 +58,7 @@ class FeatureError(ColorganError):
 @lru_cache(maxsize=1)
 def _lite0_encoder() -> keras.Model:
     """Lite0's head features, global-average-pooled: built once per process."""
-    from colorgan.lite0 import Lite0WeightsError, pretrained_lite0
+    from colorgan.model.lite0 import Lite0WeightsError, pretrained_lite0
 
     try:
         trunk = pretrained_lite0((None, None, 3), include_top=False, weights=None)
@@ -85,7 +85,7 @@ def lite0_features(
     images: Sequence[np.ndarray] | np.ndarray, size: int = FEATURE_SIZE
 ) -> np.ndarray:
     """(n, 1280) ImageNet features of RGB photos (uint8, or float in [0, 1]; any sizes)."""
-    from colorgan.lite0 import imagenet_normalize
+    from colorgan.model.lite0 import imagenet_normalize
 
     if len(images) == 0:
         raise ValueError("no photos to compute features of")

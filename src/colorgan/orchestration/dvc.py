@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from colorgan import tracking
 from colorgan.config import load_params
 from colorgan.errors import ColorganError
-from colorgan.tracking import flatten_numbers
+from colorgan.tracking import store
+from colorgan.tracking.runs import flatten_numbers
 
 STAGES = ("sample", "ingest", "preprocess", "train", "evaluate")
 # DVC's own words when another process holds the repository lock: worth a retry.
@@ -165,9 +165,9 @@ def prepare_tracking(project: Path) -> None:
     """
     params = load_params(project / "params.yaml").tracking
     if params.enabled:
-        uri = tracking.tracking_uri(params, root=project)
-        tracking.check_reachable(uri)
-        tracking.ensure_experiment(uri, params.experiment, root=project)
+        uri = store.tracking_uri(params, root=project)
+        store.check_reachable(uri)
+        store.ensure_experiment(uri, params.experiment, root=project)
 
 
 def grid(axes: Mapping[str, Iterable[ParamValue]]) -> list[dict[str, ParamValue]]:

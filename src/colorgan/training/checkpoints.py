@@ -1,21 +1,73 @@
 """Epoch checkpoints that a killed training resumes from: weights, optimizers, step, state.
 
 Each checkpoint is written to a temporary folder and renamed into place, so a kill at any
-moment leaves either the previous checkpoint or the new one, never half of one.
+moment leaves either the previous checkpoint or the new one, never half of one. A
+checkpoint is resumed only by a training of the same parameters and data (its fingerprint).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from colorgan.gan import ColorGAN
+from colorgan.config import Params
+from colorgan.model.gan import ColorGAN
+from colorgan.tracking import lineage
 
+log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
+# Parameters that do not change what training computes: a checkpoint made under other
+# values of these is resumed, not thrown away.
+NOT_FINGERPRINTED = {
+    "distribution",
+    "log_every_steps",
+    "checkpoint_every_epochs",
+    "checkpoint_every_minutes",
+    "chroma_gain",
+}
+
+
+def fingerprint(params: Params) -> str:
+    """What a checkpoint must share with the current params and data to be resumed from. Not
+    where it runs: a training started on one device may go on with more (the batch is global)."""
+    relevant = {
+        "data": lineage.data_digest(),  # new photos: a new training, not the old one resumed
+        "seed": params.seed,
+        "preprocess": params.preprocess.model_dump(),
+        "model": params.model.model_dump(),
+        "train": params.train.model_dump(exclude=NOT_FINGERPRINTED),
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class CheckpointSchedule:
+    """Checkpoint every ``every_epochs`` epochs, at the last epoch, and at the first epoch end
+    ``every_minutes`` after the previous checkpoint (0 = no time rule)."""
+
+    every_epochs: int
+    every_minutes: float
+    last_epoch: int
+    previous: float = field(default_factory=time.monotonic)
+
+    def due(self, epoch: int) -> bool:
+        minutes = (time.monotonic() - self.previous) / 60
+        return (
+            epoch % self.every_epochs == 0
+            or epoch == self.last_epoch
+            or (self.every_minutes > 0 and minutes >= self.every_minutes)
+        )
+
+    def done(self) -> None:
+        self.previous = time.monotonic()
 
 
 class CheckpointStore:
@@ -34,6 +86,18 @@ class CheckpointStore:
             if state_file.is_file():  # written last: its presence means complete
                 return path, json.loads(state_file.read_text())
         return None
+
+    def resumable(self, fingerprint: str) -> tuple[Path, dict[str, Any]] | None:
+        """The latest checkpoint if it was made with this fingerprint; otherwise None, and
+        the series made with other parameters is deleted (it can never be resumed)."""
+        latest = self.latest()
+        if latest is None:
+            return None
+        if latest[1].get("fingerprint") != fingerprint:
+            log.info("checkpoints in %s were made with other params; starting over", self.directory)
+            self.clear()
+            return None
+        return latest
 
     def save(self, gan: ColorGAN, state: dict[str, Any]) -> Path | None:
         if not self.writable:

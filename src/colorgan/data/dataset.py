@@ -16,8 +16,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from colorgan import records
-from colorgan.color_tf import rgb_to_scaled_lab
+from colorgan.data import records
+from colorgan.data.color_tf import rgb_to_scaled_lab
 
 _FEATURES = {
     records.IMAGE: tf.io.FixedLenFeature([], tf.string),
