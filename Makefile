@@ -39,3 +39,12 @@ format: install
 
 clean:
 	rm -rf data/sample data/ingested data/prepared models metrics plots reports mlflow.db mlartifacts
+
+# The container image (Dockerfile): TARGET=gpu IMAGE=colorgan:gpu for the CUDA build; podman
+# without Docker Hub: DOCKER=podman BUILD_FLAGS="--pull=never" (README, "Container image").
+DOCKER ?= docker
+IMAGE ?= colorgan
+TARGET ?= cpu
+.PHONY: image
+image:
+	$(DOCKER) build $(BUILD_FLAGS) --target $(TARGET) -t $(IMAGE) .

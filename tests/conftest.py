@@ -37,16 +37,23 @@ PROJECT_FILES = [
 
 # Small enough that a whole `dvc repro` takes well under a minute on 2 cores. No L1-only
 # phase: each phase is a fit() that traces its own step (seconds per training process); the
-# tests of pre-training (test_train, test_levers) ask for it.
+# tests of pre-training (test_train, test_levers) ask for it. No PixelGAN and no set metrics
+# (Lite0 in evaluate): the shared trained project has both (TRAINED_PARAMS).
 TINY_PARAMS = {
     "data": {"min_side": 16},
     "preprocess": {"image_size": 32, "workers": 1},
     "model": {
         # The U-Net's own encoder: a pretrained one (the default) is tested in test_lite0.
         "generator": {"encoder": "unet", "depth": 3, "base_filters": 8, "max_filters": 32},
-        "discriminator": {"depth": 2, "base_filters": 8, "pixel_gan": True},
+        "discriminator": {"depth": 2, "base_filters": 8, "pixel_gan": False},
     },
     "train": {"epochs": 2, "pretrain_epochs": 0, "batch_size": 8, "steps_per_epoch": 2},
+    "evaluate": {"views_per_photo": 2, "set_metrics": False},
+}
+# The one project every reading test shares: each evaluate output present.
+TRAINED_PARAMS = {
+    "model": {"discriminator": {"pixel_gan": True}},
+    "evaluate": {"views_per_photo": 8, "set_metrics": True},
 }
 
 
@@ -54,13 +61,22 @@ TINY_PARAMS = {
 PIPELINE_FIXTURES = {"make_project", "project", "trained_project", "prefect_api"}
 
 
+# Expensive fixtures built once per session, not once per pytest-xdist worker: their tests
+# form one xdist group (`--dist loadgroup`), which a single worker runs.
+SHARED_FIXTURE_GROUPS = {"trained_project": "trained_project", "prefect_api": "prefect"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules with the most pipeline tests first, the quick unit tests last.
 
     pytest-xdist hands tests to its workers in this order; a long test handed out last keeps
-    one core busy while the other idles. A module's tests stay together and in their order
-    (its module-scoped fixtures are built once per worker).
+    one core busy while the other idles. A module's tests stay together and in their order.
     """
+    for item in items:
+        for fixture, group in SHARED_FIXTURE_GROUPS.items():
+            if fixture in item.fixturenames:
+                item.add_marker(pytest.mark.xdist_group(group))
 
     def module(item: pytest.Item) -> str:
         return item.nodeid.split("::")[0]
@@ -168,7 +184,7 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Tests must not modify it; use make_project for a project of your own.
     """
-    project = copy_project(tmp_path_factory.mktemp("trained") / "project")
+    project = copy_project(tmp_path_factory.mktemp("trained") / "project", TRAINED_PARAMS)
     run(["dvc", "repro"], project)
     return project
 

@@ -81,9 +81,18 @@ def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_project, tmp_pat
     run([*git, "commit", "-qm", "first run"], project)  # what `dvc metrics diff` compares to
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["l1_weight"] = 5.0
+    params["evaluate"]["set_metrics"] = False  # no Lite0: its outputs stay, empty
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     run(["dvc", "repro"], project)
+
+    metrics = json.loads((project / "metrics/eval.json").read_text())
+    assert "colorized_vs_real" not in metrics and "gray_vs_real" not in metrics
+    assert "discriminator" in metrics
+    for name in ("c2st_confusion.csv", "c2st_gray_confusion.csv"):
+        assert pd.read_csv(project / "plots" / name).empty, name
+    assert not (project / "reports/two_sample_test.png").exists()
+    assert "evaluate.set_metrics</code> is false" in (project / "reports/report.html").read_text()
 
     # --all: a metric that did not change (two tiny trainings can round to the same PSNR)
     # is otherwise left out of the diff.

@@ -101,11 +101,15 @@ def test_overrides_become_a_dvc_experiment_and_params_yaml_is_untouched(project)
 
 
 def test_sweep_runs_each_parameter_set_as_an_experiment_and_ranks_them(project):
-    spec = SweepSpec(runs=[{"train.l1_weight": 10.0}, {"train.l1_weight": 200.0}], metric="psnr")
+    # Evaluation settings only: each experiment scores other test photos, and DVC's run cache
+    # gives both the one training (the dask sweep below varies the training itself).
+    runs = [{"evaluate.max_images": 1}, {"evaluate.max_images": 2}]
+    spec = SweepSpec(runs=runs, metric="psnr")
     table = sweep(spec, str(project))
     assert [row["rank"] for row in table] == [1, 2]
     assert table[0]["psnr"] >= table[1]["psnr"]
-    assert {row["params"]["train.l1_weight"] for row in table} == {10.0, 200.0}
+    assert {row["params"]["evaluate.max_images"] for row in table} == {1, 2}
+    assert len({row["psnr"] for row in table}) == 2  # two evaluations, not one copied
     listed = run(["dvc", "exp", "list", "--name-only"], project).stdout.split()
     assert {row["experiment"] for row in table} <= set(listed)
 

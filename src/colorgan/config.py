@@ -359,6 +359,12 @@ class EvaluateParams(Section):
     nearest_neighbours: PositiveInt = Field(
         3, description="k of improved precision and recall's k-NN manifolds"
     )
+    set_metrics: bool = Field(
+        True,
+        description="compare colorized and gray photos with true ones as sets, in "
+        "EfficientNet-Lite0 features (two-sample test, precision/recall, Frechet distance); "
+        "false skips them and Lite0 (the test suite's tiny pipelines do)",
+    )
 
 
 class TrackingParams(Section):

@@ -513,10 +513,15 @@ def evaluate(params: Params, paths: EvalPaths) -> dict[str, object]:
     }
     heads, plots = head_results(judged["val"], judged["test"], params.evaluate.threshold)
     plots |= empty_head_plots(heads)
-    batch = params.train.batch_size
-    features = {split: feature_sets(lab, generator, batch) for split, lab in views.items()}
-    sets, set_plots = set_comparisons(features["val"], features["test"], params)
-    plots |= set_plots
+    sets: dict[str, dict[str, float]] = {}
+    if params.evaluate.set_metrics:
+        batch = params.train.batch_size
+        features = {split: feature_sets(lab, generator, batch) for split, lab in views.items()}
+        sets, set_plots = set_comparisons(features["val"], features["test"], params)
+        plots |= set_plots
+    else:  # declared DVC outputs: header-only CSVs, rendered as empty plots
+        empty = pd.DataFrame(columns=["actual", "predicted"])
+        plots |= {csv_name: empty for _, _, csv_name in COMPARISONS.values()}
     per_photo = params.evaluate.views_per_photo
     metrics: dict[str, object] = {
         "test_images": len(scores),
@@ -536,7 +541,7 @@ def evaluate(params: Params, paths: EvalPaths) -> dict[str, object]:
     for name, table in plots.items():
         table.to_csv(paths.plots / name, index=False)
     scores.to_csv(paths.reports / "per_image.csv", index_label="image")
-    titles = {section: title for section, (_, title, _) in COMPARISONS.items()}
+    titles = {section: title for section, (_, title, _) in COMPARISONS.items() if section in sets}
     report.write_report(paths.reports, metrics, scores, predictions, heads, titles)
     return metrics
 

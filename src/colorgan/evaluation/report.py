@@ -203,12 +203,13 @@ def write_report(
     curves_png(heads, "pr", directory / "pr_curve.png")
     curves_png(heads, "roc", directory / "roc_curve.png")
     histogram_png(heads, directory / "discriminator_scores.png")
-    confusion_png(
-        {title: confusion_counts(metrics[key], "c2st_") for key, title in comparisons.items()},
-        ["true colours", "other"],
-        directory / "two_sample_test.png",
-        xlabel="classifier says",
-    )
+    if comparisons:
+        confusion_png(
+            {title: confusion_counts(metrics[key], "c2st_") for key, title in comparisons.items()},
+            ["true colours", "other"],
+            directory / "two_sample_test.png",
+            xlabel="classifier says",
+        )
     groups = pick_samples(scores["ciede2000"])
     for name, indices in groups.items():
         samples_png(predictions, indices, directory / f"samples_{name}.png")
@@ -230,9 +231,15 @@ def write_report(
         _embedded(directory / "pr_curve.png"),
         _embedded(directory / "discriminator_scores.png"),
         "<h2>True colours against colorized and gray photos, as sets</h2>",
-        EXPLAINED_SETS,
-        *(f"<h3>{title}</h3>" + _table(metrics[key]) for key, title in comparisons.items()),
-        _embedded(directory / "two_sample_test.png"),
+        *(
+            [
+                EXPLAINED_SETS,
+                *(f"<h3>{title}</h3>" + _table(metrics[key]) for key, title in comparisons.items()),
+                _embedded(directory / "two_sample_test.png"),
+            ]
+            if comparisons
+            else ["<p>Not computed: <code>evaluate.set_metrics</code> is false.</p>"]
+        ),
         "<h2>Test photos: gray | colorized | ground truth</h2>",
     ]
     for name in groups:
