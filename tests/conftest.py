@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from filelock import FileLock
 from PIL import Image
 
 from colorgan.data.sample import sample_photo_paths
@@ -61,29 +62,45 @@ TRAINED_PARAMS = {
 PIPELINE_FIXTURES = {"make_project", "project", "trained_project", "prefect_api"}
 
 
-# Expensive fixtures built once per session, not once per pytest-xdist worker: their tests
-# form one xdist group (`--dist loadgroup`), which a single worker runs.
-SHARED_FIXTURE_GROUPS = {"trained_project": "trained_project", "prefect_api": "prefect"}
+# Modules whose module-scoped fixtures are expensive (a Prefect server takes ~15 s to start):
+# their tests run on one pytest-xdist worker, so the fixtures are built once, not per worker.
+ONE_WORKER_MODULES = {"test_pipelines.py"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the markers
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Load balancing test by test, except that ONE_WORKER_MODULES stay whole.
+
+    (pytest-xdist's own `--dist loadgroup` marks groups in node ids, which pytest 9's
+    node ids no longer let it do.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", maxsplit=1)[0]
+            return module if Path(module).name in ONE_WORKER_MODULES else nodeid
+
+    return OneWorkerModules(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules with the most pipeline tests first, the quick unit tests last.
 
     pytest-xdist hands tests to its workers in this order; a long test handed out last keeps
     one core busy while the other idles. A module's tests stay together and in their order.
     """
-    for item in items:
-        for fixture, group in SHARED_FIXTURE_GROUPS.items():
-            if fixture in item.fixturenames:
-                item.add_marker(pytest.mark.xdist_group(group))
 
     def module(item: pytest.Item) -> str:
         return item.nodeid.split("::")[0]
 
     heavy = Counter(module(i) for i in items if PIPELINE_FIXTURES & set(i.fixturenames))
     first_seen = {name: index for index, name in enumerate(dict.fromkeys(map(module, items)))}
-    items.sort(key=lambda item: (-heavy[module(item)], first_seen[module(item)]))
+
+    def order(item: pytest.Item) -> tuple[bool, int, int]:
+        # The shared trained project first: built early, it keeps no worker waiting later.
+        reads_trained = "trained_project" in item.fixturenames
+        return (not reads_trained, -heavy[module(item)], first_seen[module(item)])
+
+    items.sort(key=order)
 
 
 def deep_update(base: dict, overrides: dict) -> dict:
@@ -179,13 +196,31 @@ def make_project(tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny project on which `dvc repro` has run, shared by tests that only read it.
+def trained_project(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One tiny project on which `dvc repro` has run, shared by the tests that only read it:
+    built once for the whole session, by whichever pytest-xdist worker needs it first.
 
-    Tests must not modify it; use make_project for a project of your own.
+    Tests must not modify it, nor run DVC in it (two workers' DVC would contend for its
+    lock): copy it with ``trained_copy``, or use make_project for a project of your own.
     """
-    project = copy_project(tmp_path_factory.mktemp("trained") / "project", TRAINED_PARAMS)
-    run(["dvc", "repro"], project)
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # every worker's basetemp is a folder of the session's
+        shared = shared.parent
+    project = shared / "trained" / "project"
+    with FileLock(shared / "trained.lock"):
+        if not (shared / "trained" / "complete").exists():
+            shutil.rmtree(project.parent, ignore_errors=True)  # a build that failed
+            copy_project(project, TRAINED_PARAMS)
+            run(["dvc", "repro"], project)
+            (shared / "trained" / "complete").touch()
+    return project
+
+
+@pytest.fixture
+def trained_copy(trained_project: Path, tmp_path: Path) -> Path:
+    """A copy of the trained project of the test's own, to run DVC in or change."""
+    project = tmp_path / "project"
+    shutil.copytree(trained_project, project, ignore=shutil.ignore_patterns("tmp"))
     return project
 
 

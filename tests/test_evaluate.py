@@ -1,7 +1,6 @@
 """The evaluate stage's outputs, and comparing two runs with DVC and MLflow."""
 
 import json
-import shutil
 import sqlite3
 
 import pandas as pd
@@ -53,8 +52,8 @@ def test_evaluate_writes_metrics_plots_pictures_and_one_offline_report(trained_p
     assert len(confusion) == metrics["colorized_vs_real"]["real_samples"] * 2
 
 
-def test_dvc_plots_show_renders_the_csv_plots_and_the_pictures(trained_project, tmp_path):
-    shown = run(["dvc", "plots", "show", "--json", "-o", str(tmp_path)], trained_project)
+def test_dvc_plots_show_renders_the_csv_plots_and_the_pictures(trained_copy, tmp_path):
+    shown = run(["dvc", "plots", "show", "--json", "-o", str(tmp_path / "html")], trained_copy)
     plots = json.loads(shown.stdout)["data"]
     kinds = {name: {entry["type"] for entry in entries} for name, entries in plots.items()}
     for plot in (
@@ -73,9 +72,8 @@ def test_dvc_plots_show_renders_the_csv_plots_and_the_pictures(trained_project, 
     )
 
 
-def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_project, tmp_path):
-    project = tmp_path / "project"
-    shutil.copytree(trained_project, project)
+def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_copy):
+    project = trained_copy
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
     run([*git, "add", "-A"], project)
     run([*git, "commit", "-qm", "first run"], project)  # what `dvc metrics diff` compares to
@@ -114,5 +112,5 @@ def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_project, tmp_pat
     with sqlite3.connect(project / "mlflow.db") as db:
         names = {name for (name,) in db.execute("select name from runs")}
     # The second run is named by what it changed against the committed params.yaml.
-    assert "l1_weight=5.0" in names
+    assert any(name.startswith("l1_weight=5.0") for name in names)
     assert {run_id for (run_id,) in with_psnr} == {run_id for run_id, _ in runs}

@@ -32,8 +32,8 @@ def _finite_numbers(tree):
         yield math.isfinite(float(tree))
 
 
-def test_dvc_repro_runs_all_stages_tracks_the_run_and_then_is_up_to_date(trained_project):
-    project = trained_project  # `dvc repro` has run on it once
+def test_dvc_repro_runs_all_stages_tracks_the_run_and_then_is_up_to_date(trained_copy):
+    project = trained_copy  # `dvc repro` has run on it once
 
     for output in DECLARED_OUTPUTS:
         assert (project / output).exists(), output
