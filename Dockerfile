@@ -1,7 +1,7 @@
 # colorgan, run as the non-root user 10001; the runtime dependencies only, every version from
 # constraints.txt, nothing fetched but the base image and PyPI's wheels.
-#   CPU (the default target, 2.3 GB):  docker build -t colorgan .
-#   GPU (tensorflow[and-cuda]):        docker build --target gpu -t colorgan:gpu .
+#   CPU (the default target, 2.5 GB):   docker build -t colorgan .
+#   GPU (tensorflow[and-cuda], 7.4 GB): docker build --target gpu -t colorgan:gpu .
 # The pipeline (dvc repro) on the bundled sample photos:
 #   docker run --rm colorgan
 # On your photos: a params file whose data.source is the mounted folder; the results copied out.
@@ -21,11 +21,12 @@ COPY pyproject.toml constraints.txt ./
 # The dependencies before the source, so this layer is rebuilt only when pyproject.toml or
 # constraints.txt change: an empty stub package is installed in editable mode, which installs
 # the dependencies, the `colorgan` script and a .pth putting /app/src (the source, copied into
-# the image later) on sys.path. The build backend comes from constraints.txt too.
+# the image later) on sys.path. The build tools come from constraints.txt too, installed first:
+# the package and the one dependency published as source only (antlr4) build without a fetch.
 # hadolint ignore=DL3013
 RUN python3.11 -m venv .venv \
     && mkdir -p src/colorgan && touch src/colorgan/__init__.py README.md \
-    && .venv/bin/pip install -c constraints.txt setuptools \
+    && .venv/bin/pip install -c constraints.txt setuptools wheel \
     && .venv/bin/pip install -c constraints.txt --no-build-isolation --editable . \
     && rm -rf .venv/lib/python3.11/site-packages/tensorflow/include
 

@@ -96,9 +96,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     first_seen = {name: index for index, name in enumerate(dict.fromkeys(map(module, items)))}
 
     def order(item: pytest.Item) -> tuple[bool, int, int]:
-        # The shared trained project first: built early, it keeps no worker waiting later.
-        reads_trained = "trained_project" in item.fixturenames
-        return (not reads_trained, -heavy[module(item)], first_seen[module(item)])
+        # The shared trained project's readers first: built early, on the worker that the
+        # one-worker modules (which xdist hands out first, whole) leave free, it keeps no
+        # worker waiting for it later.
+        early = "trained_project" in item.fixturenames
+        early = early and Path(module(item)).name not in ONE_WORKER_MODULES
+        return (not early, -heavy[module(item)], first_seen[module(item)])
 
     items.sort(key=order)
 
