@@ -1,5 +1,5 @@
 # colorgan, run as the non-root user 10001; the runtime dependencies only, every version from
-# constraints.txt, nothing fetched but the base image and PyPI's wheels.
+# constraints.txt, nothing fetched but the base image and those pinned packages from PyPI.
 #   CPU (the default target, 2.5 GB):   docker build -t colorgan .
 #   GPU (tensorflow[and-cuda], 7.4 GB): docker build --target gpu -t colorgan:gpu .
 # The pipeline (dvc repro) on the bundled sample photos:
