@@ -59,7 +59,13 @@ TRAINED_PARAMS = {
 
 
 # Tests that take these run a whole (tiny) pipeline: tens of seconds each.
-PIPELINE_FIXTURES = {"make_project", "project", "trained_project", "prefect_api"}
+PIPELINE_FIXTURES = {
+    "make_project",
+    "make_prepared",
+    "project",
+    "trained_project",
+    "prefect_api",
+}
 
 
 # Modules whose module-scoped fixtures are expensive (a Prefect server takes ~15 s to start):
@@ -198,25 +204,60 @@ def make_project(tmp_path: Path):
     return lambda overrides=None, name="project": copy_project(tmp_path / name, overrides)
 
 
+def shared_project(
+    tmp_path_factory: pytest.TempPathFactory,
+    worker_id: str,
+    name: str,
+    overrides: dict | None,
+    command: list[str],
+) -> Path:
+    """A project made once per session, whichever pytest-xdist worker needs it first, by
+    running ``command`` on a fresh copy; the other workers wait for it, then share it."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # every worker's basetemp is a folder of the session's
+        shared = shared.parent
+    project, complete = shared / name / "project", shared / name / "complete"
+    with FileLock(shared / f"{name}.lock"):
+        if not complete.exists():
+            shutil.rmtree(project.parent, ignore_errors=True)  # a build that failed
+            copy_project(project, overrides)
+            run(command, project)
+            complete.touch()
+    return project
+
+
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """One tiny project on which `dvc repro` has run, shared by the tests that only read it:
-    built once for the whole session, by whichever pytest-xdist worker needs it first.
+    """One tiny project on which `dvc repro` has run, shared by the tests that only read it.
 
     Tests must not modify it, nor run DVC in it (two workers' DVC would contend for its
     lock): copy it with ``trained_copy``, or use make_project for a project of your own.
     """
-    shared = tmp_path_factory.getbasetemp()
-    if worker_id != "master":  # every worker's basetemp is a folder of the session's
-        shared = shared.parent
-    project = shared / "trained" / "project"
-    with FileLock(shared / "trained.lock"):
-        if not (shared / "trained" / "complete").exists():
-            shutil.rmtree(project.parent, ignore_errors=True)  # a build that failed
-            copy_project(project, TRAINED_PARAMS)
-            run(["dvc", "repro"], project)
-            (shared / "trained" / "complete").touch()
-    return project
+    return shared_project(tmp_path_factory, worker_id, "trained", TRAINED_PARAMS, ["dvc", "repro"])
+
+
+@pytest.fixture(scope="session")
+def prepared_project(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A tiny project up to its training shards (`dvc repro preprocess`); copy it with
+    ``make_prepared``."""
+    command = ["dvc", "repro", "preprocess"]
+    return shared_project(tmp_path_factory, worker_id, "prepared", None, command)
+
+
+@pytest.fixture
+def make_prepared(prepared_project: Path, tmp_path: Path) -> Callable[..., Path]:
+    """Factory: make_prepared(overrides) -> a copy of the prepared project of the test's own,
+    with training (not data) parameters overridden: preprocess stays up to date."""
+
+    def make(overrides: dict | None = None) -> Path:
+        project = tmp_path / "project"
+        shutil.copytree(prepared_project, project, ignore=shutil.ignore_patterns("tmp"))
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        params = deep_update(params, overrides or {})
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        return project
+
+    return make
 
 
 @pytest.fixture

@@ -107,15 +107,14 @@ def _start_workers(project, count: int, cluster: dict) -> list[subprocess.Popen]
     ]
 
 
-def test_two_workers_survive_a_kill_and_leave_one_run_and_one_checkpoint_series(make_project):
+def test_two_workers_survive_a_kill_and_leave_one_run_and_one_checkpoint_series(make_prepared):
     """Two processes on loopback ports, as on two machines; the chief alone writes. One
     worker is killed mid-training: the chief stops with a clear error, and both started
     again go on from the chief's last checkpoint."""
     epochs, steps = 5, 2
-    project = make_project(
+    project = make_prepared(
         {"train": {"distribution": "multi_worker", "epochs": epochs, "steps_per_epoch": steps}}
     )
-    run(["dvc", "repro", "preprocess"], project)
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     chief, worker = _start_workers(project, 2, cluster)
     second_checkpoint = project / "models/checkpoints/epoch-00002/state.json"
@@ -155,10 +154,9 @@ def test_two_workers_survive_a_kill_and_leave_one_run_and_one_checkpoint_series(
 
 
 def test_a_mirrored_training_runs_the_stage_and_goes_on_from_its_checkpoint_on_one_device(
-    make_project,
+    make_prepared,
 ):
-    project = make_project({"train": {"distribution": "mirrored"}})
-    run(["dvc", "repro", "preprocess"], project)
+    project = make_prepared({"train": {"distribution": "mirrored"}})
     mirrored = run([sys.executable, "-m", "stages.train"], project)
     assert "MirroredStrategy with 1 replica(s)" in mirrored.stderr  # this machine: one CPU
 

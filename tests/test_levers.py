@@ -170,8 +170,8 @@ def test_a_chroma_gain_layer_scales_clips_and_survives_save_and_load(tmp_path):
     assert loaded.input_shape == generator.input_shape
 
 
-def test_training_keeps_the_epoch_the_criterion_names_and_says_so(make_project):
-    project = make_project(
+def test_training_keeps_the_epoch_the_criterion_names_and_says_so(make_prepared):
+    project = make_prepared(
         {
             "train": {
                 "epochs": 4,

@@ -39,9 +39,8 @@ def test_unreachable_server_fails_fast_with_the_uri_and_the_way_out():
     assert "tracking.enabled: false" in str(error.value)
 
 
-def test_train_stage_refuses_to_start_against_an_unreachable_server(make_project):
-    project = make_project()
-    run(["dvc", "repro", "preprocess"], project)
+def test_train_stage_refuses_to_start_against_an_unreachable_server(make_prepared):
+    project = make_prepared()
     env = {**dvc_env(project), "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
     result = run([sys.executable, "-m", "stages.train"], project, check=False, env=env)
     assert result.returncode == 2, result.stderr[-2000:]

@@ -108,9 +108,8 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path
     assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
 
 
-def test_a_killed_training_resumes_from_its_last_checkpoint_in_the_same_mlflow_run(make_project):
-    project = make_project({"train": {"epochs": 8, "steps_per_epoch": 3}})
-    run(["dvc", "repro", "preprocess"], project)
+def test_a_killed_training_resumes_from_its_last_checkpoint_in_the_same_mlflow_run(make_prepared):
+    project = make_prepared({"train": {"epochs": 8, "steps_per_epoch": 3}})
     command = [sys.executable, "-m", "stages.train"]
     first = subprocess.Popen(
         command,
@@ -145,14 +144,13 @@ def test_a_killed_training_resumes_from_its_last_checkpoint_in_the_same_mlflow_r
     assert [step for (step,) in logged] == list(range(1, 8 * 3 + 1))
 
 
-def test_deterministic_runs_with_one_seed_give_identical_losses(make_project):
-    project = make_project(
+def test_deterministic_runs_with_one_seed_give_identical_losses(make_prepared):
+    project = make_prepared(
         {
             "train": {"deterministic": True, "precision": "mixed_bfloat16"},
             "tracking": {"enabled": False},
         }
     )
-    run(["dvc", "repro", "preprocess"], project)
     losses = []
     for _ in range(2):
         shutil.rmtree(project / "models", ignore_errors=True)

@@ -1,7 +1,7 @@
 """Versioned photos: DVC sees every change of data.source, and MLflow runs name the data they saw.
 
-Real git + DVC projects with a handful of tiny photos; `dvc repro ingest` only, but for the
-MLflow lineage test, which trains twice.
+Real git + DVC projects with a handful of tiny photos; `dvc repro ingest` only. The lineage
+test opens the training's MLflow run in-process, as the train stage does, after each ingest.
 """
 
 from __future__ import annotations
@@ -181,27 +181,38 @@ def test_git_checkout_and_dvc_checkout_bring_back_the_exact_ingested_photos(sour
     assert len(after) == len(before) + 1
 
 
-def test_each_training_run_logs_its_splits_with_the_dvc_hash_as_digest(source_project):
+def test_each_training_run_logs_its_splits_with_the_dvc_hash_as_digest(source_project, monkeypatch):
+    """The MLflow run of a training, opened as the train stage opens it, names the photos of
+    each split and DVC's hash of them from dvc.lock; a photo added makes a new digest."""
     from mlflow import MlflowClient
+
+    from colorgan.config import load_params
+    from colorgan.tracking import runs, store
 
     source = source_project("folder")
     project = source.project
-    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    monkeypatch.chdir(project)  # the stage's working directory: the repository
+    for variable in ("MLFLOW_TRACKING_URI", "DVC_ROOT"):
+        monkeypatch.delenv(variable, raising=False)
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
 
-    def repro_and_inputs() -> tuple[str, str, list]:
-        output = run(["dvc", "repro", "train"], project).stdout
+    def ingest_and_open_a_run() -> tuple[str, str, list]:
+        output = run(["dvc", "repro", "ingest"], project).stdout
         lock = yaml.safe_load((project / "dvc.lock").read_text())
         digest = next(
             out["md5"] for out in lock["stages"]["ingest"]["outs"] if out["path"] == "data/ingested"
         )
-        run_id = json.loads((project / "models/run.json").read_text())["run_id"]
+        params = load_params(project / "params.yaml")
+        with store.using(uri), runs.open_run(params, None, project, enabled=True) as tracked:
+            run_id = tracked.run_id
         return output, digest, client.get_run(run_id).inputs.dataset_inputs
 
-    _, first_digest, first = repro_and_inputs()
+    _, first_digest, first = ingest_and_open_a_run()
     source.add()
-    output, second_digest, second = repro_and_inputs()
+    output, second_digest, second = ingest_and_open_a_run()
 
-    assert "Running stage 'preprocess'" in output and "Running stage 'train'" in output
+    assert "Running stage 'ingest'" in output
     manifest = (project / "data/ingested/manifest.csv").read_text().splitlines()[1:]
     for inputs, digest in ((first, first_digest), (second, second_digest)):
         contexts = {context(i): i.dataset for i in inputs}
