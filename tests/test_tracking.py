@@ -170,10 +170,10 @@ def _reachable(uri: str) -> bool:
     return True
 
 
-def test_train_and_evaluate_track_into_mlflow_server_on_postgresql(make_project, mlflow_server):
+def test_train_and_evaluate_track_into_mlflow_server_on_postgresql(make_prepared, mlflow_server):
     import mlflow
 
-    project = make_project()
+    project = make_prepared()  # `dvc repro` trains and evaluates
     env = {**dvc_env(project), "MLFLOW_TRACKING_URI": mlflow_server}
     run(["dvc", "repro"], project, env=env)
 
