@@ -184,6 +184,13 @@ def run(
     return result
 
 
+def override_params(project: Path, overrides: dict) -> None:
+    """Merge ``overrides`` into the project's params.yaml."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params = deep_update(params, overrides)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 def copy_project(project: Path, overrides: dict | None = None) -> Path:
     """A fresh git + DVC copy of this project at ``project``, with TINY_PARAMS and overrides."""
     for entry in PROJECT_FILES:
@@ -195,9 +202,7 @@ def copy_project(project: Path, overrides: dict | None = None) -> Path:
         elif source.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params = deep_update(deep_update(params, TINY_PARAMS), overrides or {})
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    override_params(project, deep_update(TINY_PARAMS, overrides or {}))
     git = ["git", "-c", "user.name=colorgan-tests", "-c", "user.email=tests@colorgan.invalid"]
     run(["git", "init", "-q"], project)
     run([*git, "add", "-A"], project)
@@ -259,9 +264,7 @@ def make_prepared(prepared_project: Path, tmp_path: Path) -> Callable[..., Path]
     def make(overrides: dict | None = None) -> Path:
         project = tmp_path / "project"
         shutil.copytree(prepared_project, project, ignore=shutil.ignore_patterns("tmp"))
-        params = yaml.safe_load((project / "params.yaml").read_text())
-        params = deep_update(params, overrides or {})
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        override_params(project, overrides or {})
         return project
 
     return make

@@ -110,8 +110,13 @@ def _train(
     if gan.with_logits is not None:
         gan.set_class_prior(class_prior(train_data, gan.centres))
     checkpoints = CheckpointStore(paths.checkpoints, writable=chief)
-    state: dict[str, Any] = {"epoch": 0, "step": 0, "fingerprint": fingerprint(params)}
-    state["run_id"], history = None, []
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "step": 0,
+        "fingerprint": fingerprint(params),
+        "run_id": None,
+    }
+    history: list[dict[str, float]] = []
     if resume := checkpoints.resumable(state["fingerprint"]):
         checkpoint, saved = resume
         CheckpointStore.restore(gan, checkpoint)
