@@ -1,6 +1,7 @@
 """Colour quality on BSDS500's test photos: the recipe's GAN next to the same generator on L1
-alone, and gray; as photos (PSNR, CIEDE2000, colourfulness), as sets (two-sample test,
-precision and recall, Frechet distance) and by the GAN's own discriminator.
+alone, and gray; as photos (PSNR, CIEDE2000, colourfulness), as sets (two-sample test, KID,
+density and coverage, Frechet distance), by an ImageNet classifier (semantic agreement) and by
+the GAN's own discriminator.
 
     python benchmarks/bench_quality.py [--epochs 15] [--steps-per-epoch 100] [--pretrain-epochs 8]
         [--set model.generator.encoder=unet ...] [--more-photos DIR] [--models l1 gan]
@@ -10,7 +11,7 @@ What it runs, all through the library: colorgan.data's ingest and preprocess on 
 folders (cached under --workdir), colorgan.training.train.train with tracking off, the
 evaluate stage's own ``evaluate`` on the test shards (its eval.json and report.html beside
 each run), and ``inference.Colorizer`` plus colorgan.metrics and
-colorgan.evaluation.distribution_metrics on the test photos at full resolution.
+colorgan.realism on the test photos at full resolution.
 
 - **Photos.** BSDS500's own split, 200 train, 100 val, 200 test (the ingest stage splits by
   content hash; comparable figures need BSDS500's): all folders go through one ``ingest``
@@ -37,9 +38,10 @@ colorgan.evaluation.distribution_metrics on the test photos at full resolution.
   them; (2) the full 481x321 photos colorized by ``inference.Colorizer`` (what ``colorgan
   colorize`` hands a user), so models trained at different sizes compare on the same pixels;
   (3) the full photos as sets in EfficientNet-Lite0 features (``compare_sets``; the
-  two-sample classifier learns on the val photos). Colourfulness "% of truth" is the ratio
-  of the means over the test photos. ``--gains`` also scores view (2) at other chroma gains
-  than the fitted one: the colour / accuracy trade-off.
+  two-sample classifier learns on the val photos), and each full photo's ImageNet class by
+  Lite0 against its true-colour version's (``photo_semantic_agreement``). Colourfulness
+  "% of truth" is the ratio of the means over the test photos. ``--gains`` also scores view
+  (2) at other chroma gains than the fitted one: the colour / accuracy trade-off.
 
 Parameter set (BENCH_PARAMS below; params.yaml's defaults otherwise), and why:
 
@@ -82,10 +84,11 @@ from colorgan.config import Params, parse_params
 from colorgan.data.images import load_rgb
 from colorgan.data.ingest import SPLITS, check_usable, ingest, iter_source
 from colorgan.data.preprocess import preprocess
-from colorgan.evaluation.distribution_metrics import compare_sets
 from colorgan.evaluation.evaluate import EvalPaths, evaluate, trained_generator
 from colorgan.metrics import ciede2000, colorfulness, psnr, ssim
 from colorgan.model.networks import with_chroma_gain
+from colorgan.realism.semantic import photo_semantic_agreement
+from colorgan.realism.sets import compare_sets
 from colorgan.serving.inference import Colorizer, parse_working_size
 from colorgan.training.checkpoints import fingerprint
 from colorgan.training.train import TrainPaths, train
@@ -246,8 +249,9 @@ def train_once(params: Params, prepared: Path, workdir: Path, reuse: bool) -> Tr
 def evaluate_run(params: Params, prepared: Path, models: Path) -> tuple[pd.DataFrame, dict]:
     """The evaluate stage itself on the test shards, its outputs (eval.json, report.html)
     beside the run: the per-photo table (model and gray_ columns) and the metrics."""
-    out = models.parent / "eval"
-    metrics = evaluate(params, EvalPaths(prepared, models, out / "eval.json", out, out))
+    out, train_json = models.parent / "eval", models.parent / "train.json"
+    paths = EvalPaths(prepared, models, out / "eval.json", out, out, train_json)
+    metrics = evaluate(params, paths)
     return pd.read_csv(out / "per_image.csv", index_col="image"), metrics
 
 
@@ -258,8 +262,10 @@ def print_discriminator(name: str, metrics: dict) -> None:
     header = f"{'threshold':>9s} {'precision':>9s} {'recall':>7s} {'bal.acc':>7s} {'ROC AUC':>7s}"
     print(f"  {'':20s} {header}   TP / FP / TN / FN")
     for head in ("discriminator", "pixel_discriminator"):
-        if head in metrics:
-            d = metrics[head]
+        d = metrics.get(head, {})
+        if d.get("status") == "untrained":
+            print(f"  {head:20s} D never trained (L1-only run): no discriminator figures")
+        elif d:
             print(
                 f"  {head:20s} {d['threshold']:9.3f} {d['precision']:9.3f} {d['recall']:7.3f} "
                 f"{d['balanced_accuracy']:7.3f} {d['roc_auc']:7.3f}   {d['true_positive']} / "
@@ -392,19 +398,20 @@ def gain_sweep(
 
 
 def print_sets(as_sets: dict[str, dict[str, float]], val: int, test: int) -> None:
-    """Real photos against each model's outputs, as sets (evaluation.distribution_metrics)."""
+    """Real photos against each model's outputs, as sets and as classified (colorgan.realism)."""
     print(
         f"\ntrue colour vs each model's, as sets of photos in Lite0 features (two-sample "
         f"classifier fitted on {val} val photos, scored on {test} test photos; 0.5 = "
-        "indistinguishable; manifold precision/recall k=3; Frechet distance)"
+        "indistinguishable; KID, 0 = same distribution; density and coverage, k=5; Frechet "
+        "distance) and by Lite0's ImageNet class (top-1 / top-5 agreement with the truth's)"
     )
-    header = f"{'C2ST acc':>8s} {'p-value':>8s} {'precision':>9s} {'recall':>7s} {'FD':>7s}"
-    print(f"  {'':16s} {header}")
+    columns = ("C2ST acc", "p-value", "KID", "density", "coverage", "FD", "top-1", "top-5")
+    print(f"  {'':16s} " + " ".join(f"{c:>8s}" for c in columns))
     for name, s in as_sets.items():
         print(
             f"  {name:16s} {s['c2st_accuracy']:8.3f} {s['c2st_p_value']:8.3g} "
-            f"{s['manifold_precision']:9.3f} {s['manifold_recall']:7.3f} "
-            f"{s['frechet_distance']:7.1f}"
+            f"{s['kid']:8.4f} {s['density']:8.3f} {s['coverage']:8.3f} "
+            f"{s['frechet_distance']:8.1f} {s['top1_agreement']:8.3f} {s['top5_agreement']:8.3f}"
         )
 
 
@@ -514,6 +521,7 @@ def main() -> None:
     # View 3: the same photos as sets, in the feature space of the ImageNet encoder.
     as_sets = {
         name: compare_sets(val_photos, val_out, photos, test_out)
+        | photo_semantic_agreement(photos, test_out)
         for name, (val_out, test_out) in outputs.items()
     }
 

@@ -26,14 +26,14 @@ from measure import peak_rss
 from PIL import Image
 
 from colorgan.data.parallel import bounded_map
-from colorgan.data.sample import sample_photo_paths
+from colorgan.data.sample import package_photo_paths
 
 BAD_EVERY = 1000  # one truncated file, one non-image and one tiny image per thousand
 
 
 def _sources() -> list[np.ndarray]:
     arrays = []
-    for path in sample_photo_paths():
+    for path in package_photo_paths():
         with Image.open(path) as image:
             arrays.append(np.asarray(image.convert("RGB")))
     return arrays

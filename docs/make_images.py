@@ -1,6 +1,6 @@
 """Regenerate the README's pictures.
 
-python docs/make_images.py                     # after `make run`: the sample model's reports
+python docs/make_images.py                     # after `make run`: the default run's pictures
 python docs/make_images.py --model /tmp/colorgan-bench-quality/runs/<run>/models \\
     --photos ../shared/datasets/bsds500/test    # the BSDS500 recipe of bench_quality.py
 
@@ -17,11 +17,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from colorgan.color import lab_to_rgb, rgb_to_lab
 from colorgan.data.images import load_rgb
-from colorgan.data.sample import sample_photo_paths
 from colorgan.metrics import ciede2000
 from colorgan.serving.inference import Colorizer
 
@@ -53,27 +53,43 @@ def strip(rows: list[list[np.ndarray]]) -> Image.Image:
     return canvas
 
 
-def from_photos(model: Path, photos: Path, out: Path, per_picture: int = 4) -> None:
+def ranked_rows(model: Path, photos: list[Path]) -> list[tuple[float, list[np.ndarray]]]:
+    """Each photo colorized at full resolution (as `colorgan colorize` does), with its
+    CIEDE2000 against the original, best first: (score, [gray, colorized, original])."""
     colorizer = Colorizer.load(model)
     scored = []
-    for path in sorted(photos.iterdir()):
+    for path in photos:
         truth = load_rgb(path, 80_000_000)
         output = colorizer.colorize(truth)
-        scored.append((ciede2000(rgb_to_lab(truth), rgb_to_lab(output)), path.name, truth, output))
-    scored.sort(key=lambda item: item[0])
-    rows = [[gray_of(t), o, t] for _, _, t, o in scored]
-    middle = np.linspace(0, len(rows) - 1, per_picture + 2).round().astype(int)[1:-1]
-    strip([rows[i] for i in middle]).save(out / "before_after.png", optimize=True)
-    strip(rows[:per_picture]).save(out / "samples_best.png", optimize=True)
-    strip(rows[-per_picture:]).save(out / "samples_worst.png", optimize=True)
-    print("CIEDE2000 of the strip's photos:", [round(scored[i][0], 2) for i in middle])
+        score = ciede2000(rgb_to_lab(truth), rgb_to_lab(output))
+        scored.append((score, [gray_of(truth), output, truth]))
+    return sorted(scored, key=lambda item: item[0])
 
 
-def from_sample_run(out: Path) -> None:
-    test_photo = next(p for p in sample_photo_paths() if p.name == "motorcycle_left.png")
-    truth = load_rgb(test_photo, 80_000_000)
-    output = Colorizer.load(Path("models")).colorize(truth)
-    strip([[gray_of(truth), output, truth]]).save(out / "before_after.png", optimize=True)
+def evenly(scored: list, count: int) -> list:
+    """``count`` items picked evenly along the ranking, ends left out (not the best ones)."""
+    middle = np.linspace(0, len(scored) - 1, count + 2).round().astype(int)[1:-1]
+    return [scored[i] for i in middle]
+
+
+def from_photos(model: Path, photos: Path, out: Path, per_picture: int = 4) -> None:
+    scored = ranked_rows(model, sorted(photos.iterdir()))
+    strip([row for _, row in evenly(scored, per_picture)]).save(
+        out / "before_after.png", optimize=True
+    )
+    strip([row for _, row in scored[:per_picture]]).save(out / "samples_best.png", optimize=True)
+    strip([row for _, row in scored[-per_picture:]]).save(out / "samples_worst.png", optimize=True)
+    print("CIEDE2000 of the strip's photos:", [round(s, 2) for s, _ in evenly(scored, per_picture)])
+
+
+def from_sample_run(out: Path, per_picture: int = 6) -> None:
+    """The default run (`make run`): its test photos at full resolution, picked evenly along
+    their CIEDE2000 ranking, and the evaluate stage's pictures."""
+    manifest = pd.read_csv("data/ingested/manifest.csv")
+    tests = [Path("data/ingested/images") / f for f in manifest[manifest.split == "test"].file]
+    chosen = evenly(ranked_rows(Path("models"), tests), per_picture)
+    strip([row for _, row in chosen]).save(out / "first_run.png", optimize=True)
+    print("CIEDE2000 of the first-run strip's photos:", [round(s, 2) for s, _ in chosen])
     for name in ("confusion_matrix.png", "roc_curve.png", "two_sample_test.png"):
         shutil.copy(Path("reports") / name, out / name)
 

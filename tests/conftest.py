@@ -19,7 +19,7 @@ import yaml
 from filelock import FileLock
 from PIL import Image
 
-from colorgan.data.sample import sample_photo_paths
+from colorgan.data.sample import package_photo_paths
 
 REPO = Path(__file__).resolve().parents[1]
 # What a DVC project copy needs to run the pipeline (the package itself is installed).
@@ -34,6 +34,7 @@ PROJECT_FILES = [
     "pipelines",
     "prefect.yaml",
     ".gitignore",
+    "data/bundled",
 ]
 
 # Small enough that a whole `dvc repro` takes well under a minute on 2 cores. No L1-only
@@ -41,7 +42,8 @@ PROJECT_FILES = [
 # tests of pre-training (test_train, test_levers) ask for it. No PixelGAN and no set metrics
 # (Lite0 in evaluate): the shared trained project has both (TRAINED_PARAMS).
 TINY_PARAMS = {
-    "data": {"min_side": 16},
+    # The sample's few package photos, not its hundred bundled ones.
+    "data": {"min_side": 16, "include": "packages/*"},
     "preprocess": {"image_size": 32, "workers": 1},
     "model": {
         # The U-Net's own encoder: a pretrained one (the default) is tested in test_lite0.
@@ -126,9 +128,18 @@ def deep_update(base: dict, overrides: dict) -> dict:
     return merged
 
 
+def as_if_trained(generator) -> None:
+    """Give the generator's last layer DCGAN-like weights: a fresh one starts at zero (gray
+    output), so its first step sends no gradient below that layer; tests that check a step
+    reaches the encoder take a generator past that point."""
+    layer = generator.get_layer("ab")
+    rng = np.random.default_rng(0)
+    layer.kernel.assign(rng.normal(0.0, 0.02, layer.kernel.shape).astype("float32"))
+
+
 def real_photo(name: str = "astronaut.png", side: int = 96) -> np.ndarray:
     """A real colour photo from the bundled sample, shrunk so tests stay fast."""
-    path = next(p for p in sample_photo_paths() if p.name == name)
+    path = next(p for p in package_photo_paths() if p.name == name)
     with Image.open(path) as opened:
         image = opened.convert("RGB")
     image.thumbnail((side, side))
@@ -140,7 +151,7 @@ def photo_folder(tmp_path: Path) -> Path:
     """Six small real colour photos as JPEG and PNG files."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    for index, path in enumerate(sample_photo_paths()[:6]):
+    for index, path in enumerate(package_photo_paths()[:6]):
         with Image.open(path) as opened:
             image = opened.convert("RGB")
         image.thumbnail((128, 128))

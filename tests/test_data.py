@@ -18,11 +18,11 @@ def prepared(tmp_path_factory):
     """Six small real photos through ingest and preprocess at 32 px."""
     from PIL import Image
 
-    from colorgan.data.sample import sample_photo_paths
+    from colorgan.data.sample import package_photo_paths
 
     root = tmp_path_factory.mktemp("data")
     (root / "photos").mkdir()
-    for index, path in enumerate(sample_photo_paths()[:6]):
+    for index, path in enumerate(package_photo_paths()[:6]):
         with Image.open(path) as opened:
             image = opened.convert("RGB")
         image.thumbnail((128, 128))

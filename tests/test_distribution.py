@@ -138,7 +138,11 @@ def test_two_workers_survive_a_kill_and_leave_one_run_and_one_checkpoint_series(
     # The losses each worker reports are all-reduced: equal only if they trained in lockstep
     # (each saw its own half of every batch). val_psnr is each worker's own sum: rounding.
     final = [json.loads(stdout[stdout.rindex("{\n") :]) for stdout, _ in outputs]
-    assert final[0] == pytest.approx(final[1], rel=1e-4)
+    words = {key for key, value in final[0].items() if isinstance(value, str)}  # the reason
+    assert {k: final[0][k] for k in words} == {k: final[1][k] for k in words}
+    numbers = [{k: v for k, v in worker.items() if k not in words} for worker in final]
+    # abs: train.json rounds to 5 decimals, which near 0 is more than rel=1e-4
+    assert numbers[0] == pytest.approx(numbers[1], rel=1e-4, abs=2e-5)
     assert final[0]["steps"] == epochs * steps
 
     checkpoints = sorted(p.name for p in (project / "models/checkpoints").glob("epoch-*"))

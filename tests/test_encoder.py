@@ -21,7 +21,7 @@ from colorgan.model.encoders import (
 )
 from colorgan.model.gan import build_gan
 from colorgan.model.networks import build_generator
-from tests.conftest import TINY_PARAMS, deep_update
+from tests.conftest import TINY_PARAMS, as_if_trained, deep_update
 from tests.test_gan import _batch
 
 SIZE = 32  # the smallest side every backbone takes: its deepest feature map is 1 x 1
@@ -157,6 +157,7 @@ def test_weights_of_another_backbone_are_a_clear_error(tmp_path):
 
 def test_backbone_features_feed_the_decoder_and_learn():
     generator = build_generator(SIZE, _params())
+    as_if_trained(generator)
     encoder = generator.get_layer("encoder")
     with tf.GradientTape() as tape:
         ab = generator(_lightness(), training=True)
@@ -183,6 +184,7 @@ def test_a_gan_on_a_backbone_trains_with_the_usual_loop():
     # Eagerly: the same train_step, without tracing a graph of the backbone's ~150 layers
     # and their gradients (half a minute on two CPU cores).
     gan.run_eagerly = True
+    as_if_trained(gan.generator)
     encoder = gan.generator.get_layer("encoder")
     before = _values(encoder)
 

@@ -16,8 +16,10 @@ def test_evaluate_writes_metrics_plots_pictures_and_one_offline_report(trained_p
         assert key in metrics, key
     assert {"precision_macro", "f1_weighted"} <= set(metrics["color_classes"])
     # Both heads (the default trains a PixelGAN), each with a threshold chosen on val.
+    assert metrics["training"]["d_trained"] is True and metrics["training"]["adversarial"]
     for head in ("discriminator", "pixel_discriminator"):
         scores = metrics[head]
+        assert scores["status"] == "trained"
         assert {"precision", "recall", "roc_auc", "fooling_rate", "val_roc_auc"} <= set(scores)
         assert 0 < scores["threshold"] <= 1
         patches = scores["true_positive"] + scores["false_negative"]
@@ -26,7 +28,10 @@ def test_evaluate_writes_metrics_plots_pictures_and_one_offline_report(trained_p
     for comparison in ("colorized_vs_real", "gray_vs_real"):
         scores = metrics[comparison]
         assert 0 <= scores["c2st_accuracy"] <= 1 and scores["frechet_distance"] >= 0
-        assert {"manifold_precision", "manifold_recall", "c2st_p_value"} <= set(scores)
+        assert {"kid", "kid_std", "density", "coverage", "c2st_p_value"} <= set(scores)
+        assert 0 <= scores["coverage"] <= 1 and scores["density"] >= 0
+        assert 0 <= scores["top1_agreement"] <= scores["top5_agreement"] <= 1
+        assert not any(key.startswith("manifold_") for key in scores)
     reports = trained_project / "reports"
     pictures = [
         "confusion_matrix.png",
@@ -42,7 +47,8 @@ def test_evaluate_writes_metrics_plots_pictures_and_one_offline_report(trained_p
         assert (reports / name).stat().st_size > 0, name
     page = (reports / "report.html").read_text()
     assert page.count("data:image/png;base64,") == len(pictures)
-    assert "G fools D" in page
+    assert "G fools D" in page and "D never trained" not in page
+    assert "Semantic agreement" in page and "KID" in page
     assert "http" not in page  # opens offline
     per_image = pd.read_csv(reports / "per_image.csv")
     assert len(per_image) == metrics["test_images"]
@@ -114,3 +120,68 @@ def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_copy):
     # The second run is named by what it changed against the committed params.yaml.
     assert any(name.startswith("l1_weight=5.0") for name in names)
     assert {run_id for (run_id,) in with_psnr} == {run_id for run_id, _ in runs}
+
+
+def test_an_l1_only_run_reports_its_discriminator_untrained_with_no_figures(make_prepared):
+    """Pre-training takes every epoch: D never took a step, and its AUC of about 0.5 would
+    read as "G fools D". Kept epoch: the last (no Lite0 in this tiny run)."""
+    project = make_prepared(
+        {
+            "train": {"pretrain_epochs": 2, "select_epoch": "last"},
+            "tracking": {"enabled": False},
+        }
+    )
+
+    run(["dvc", "repro"], project)
+
+    metrics = json.loads((project / "metrics/eval.json").read_text())
+    training = metrics["training"]
+    assert training["adversarial"] is False and training["d_trained"] is False
+    assert training["pretrain_epochs"] == 2 and training["selected_epoch"] == 2
+    assert metrics["discriminator"] == {"status": "untrained"}
+    for name in ("confusion.csv", "pr_curve.csv", "roc_curve.csv", "pixel_roc_curve.csv"):
+        table = pd.read_csv(project / "plots" / name)
+        assert table.empty and len(table.columns) == 2, name  # header-only: DVC still renders
+    page = (project / "reports/report.html").read_text()
+    assert "D never trained (L1-only run): no discriminator figures" in page
+    assert "G fools D" not in page and not (project / "reports/roc_curve.png").exists()
+
+
+@pytest.mark.parametrize(
+    "train, epochs, expected",
+    [
+        # train.json says it all (the other keys are passed through).
+        (
+            {
+                "selected_epoch": 3,
+                "pretrain_epochs": 2,
+                "selected_adversarial": True,
+                "d_trained": True,
+                "selection": "lowest val KID",
+            },
+            (4, 2),
+            {
+                "selected_epoch": 3,
+                "pretrain_epochs": 2,
+                "adversarial": True,
+                "d_trained": True,
+                "selection": "lowest val KID",
+            },
+        ),
+        # An older train.json: the kept epoch against pre-training tells.
+        ({"selected_epoch": 2}, (4, 2), {"selected_epoch": 2, "adversarial": False}),
+        ({"selected_epoch": 3}, (4, 2), {"selected_epoch": 3, "adversarial": True}),
+        # No train.json: params alone; an L1-only run never trains D.
+        ({}, (3, 3), {"adversarial": False, "d_trained": False}),
+        ({}, (3, 1), {"adversarial": True, "d_trained": True}),
+    ],
+)
+def test_the_training_summary_reads_train_json_and_falls_back_gracefully(train, epochs, expected):
+    from colorgan.config import Params
+    from colorgan.evaluation.evaluate import training_summary
+
+    total, pretrain = epochs
+    params = Params.model_validate({"train": {"epochs": total, "pretrain_epochs": pretrain}})
+    summary = training_summary(train, params)
+    assert expected.items() <= summary.items()
+    assert summary["d_trained"] is summary["adversarial"] or "d_trained" in train

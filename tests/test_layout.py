@@ -17,6 +17,7 @@ LAYERS = {
     "model": 1,
     "tracking": 1,
     "serving": 2,
+    "realism": 2,  # features and set distances: training's epoch selection and evaluate use it
     "training": 3,
     "evaluation": 3,
     "orchestration": 4,

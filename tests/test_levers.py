@@ -196,11 +196,19 @@ def test_training_keeps_the_epoch_the_criterion_names_and_says_so(make_prepared)
         steps = db.execute(
             "select step from metrics where run_uuid=? and key='g_l1' order by step", (run_id,)
         ).fetchall()
+        finals = dict(
+            db.execute("select key, value from latest_metrics where run_uuid=?", (run_id,))
+        )
     assert len(per_epoch) == 4  # one validation score per epoch, at the epoch's last step
     best_epoch = 1 + int(np.argmax([value for _, value in per_epoch]))
     assert metrics["selected_epoch"] == best_epoch
     assert tags["selected_epoch"] == str(best_epoch)
     assert "highest validation PSNR" in tags["selection"]
+    # What the evaluation reads: was the kept epoch adversarial (D trained by then), and why.
+    assert metrics["pretrain_epochs"] == 1
+    assert metrics["selected_adversarial"] is metrics["d_trained"] is (best_epoch > 1)
+    assert metrics["selection"] == tags["selection"]
+    assert finals["final_selected_adversarial"] == float(best_epoch > 1)  # MLflow: numbers only
     assert [s for (s,) in steps] == list(range(1, 9))  # every step once
     # The saved generator is the kept epoch's, with the fitted gain on top.
     kept = keras.models.load_model(project / "models/generator.keras")

@@ -28,7 +28,7 @@ def _finite_numbers(tree):
     if isinstance(tree, dict):
         for value in tree.values():
             yield from _finite_numbers(value)
-    else:
+    elif not isinstance(tree, str | bool):  # the kept epoch's reason, D's status, flags
         yield math.isfinite(float(tree))
 
 

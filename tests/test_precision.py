@@ -8,7 +8,7 @@ from colorgan.config import parse_params
 from colorgan.model.gan import build_gan
 from colorgan.training import precision
 from colorgan.training.checkpoints import CheckpointStore
-from tests.conftest import TINY_PARAMS, deep_update
+from tests.conftest import TINY_PARAMS, as_if_trained, deep_update
 from tests.test_gan import _batch
 
 
@@ -47,6 +47,7 @@ def _one_sgd_step(policy: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     with precision.training_numerics(policy, deterministic=False, image_size=32):
         keras.utils.set_random_seed(0)
         gan = build_gan(params)
+        as_if_trained(gan.generator)
 
         def sgd():
             plain = keras.optimizers.SGD(0.5)

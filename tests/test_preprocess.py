@@ -19,7 +19,7 @@ from colorgan.data.preprocess import (
     preprocess,
     process_photo,
 )
-from colorgan.data.sample import sample_photo_paths
+from colorgan.data.sample import package_photo_paths
 from tests.conftest import real_photo
 
 SPLITS = ("train", "val", "test")
@@ -88,7 +88,7 @@ def test_each_photo_is_stored_once_train_larger_val_test_exact(photo_folder, tmp
 def test_a_stored_train_photo_takes_a_twentieth_of_the_old_crops():
     params = PreprocessParams(image_size=128)  # crop_scale: the default [0.35, 1]
     sizes = []
-    for path in sample_photo_paths()[:4]:
+    for path in package_photo_paths()[:4]:
         framed = process_photo(Job(str(path), path.read_bytes(), "train", params, 10**8))
         assert isinstance(framed, bytes), framed
         sizes.append(len(framed))

@@ -21,13 +21,13 @@ from tests.conftest import real_photo, run
 GIT = ["git", "-c", "user.name=colorgan-tests", "-c", "user.email=tests@colorgan.invalid"]
 # One photo in each split at least (split by content hash), with every split at 1/3.
 FIRST = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"]
-ADDED = "retina.jpg"
+ADDED = "flower.jpg"
 THIRDS = {"train": 0.34, "val": 0.33, "test": 0.33}
 SOURCES = {
-    "folder": {"source": "photos"},
+    "folder": {"source": "photos", "include": "**/*"},
     "glob": {"source": "photos", "include": "*.png"},
     "list": {"source": "photos", "include": "keep.txt"},
-    "archive": {"source": "photos.zip"},
+    "archive": {"source": "photos.zip", "include": "**/*"},
 }
 
 
@@ -148,7 +148,7 @@ def test_the_default_sample_is_a_dvc_stage_sharing_one_copy_with_the_cache(make_
 
     assert "up to date" in ingest_status(project)
     manifest = (project / "data/ingested/manifest.csv").read_text()
-    assert manifest.count("data/sample/") == 11
+    assert manifest.count("data/sample/packages/") == 8  # TINY_PARAMS' data.include
     # cache.type hardlink: the sample photo, its cache entry and its ingested copy, one inode.
     ingested = project / "data/ingested/images"
     assert all(path.stat().st_nlink == 3 for path in ingested.iterdir())

@@ -38,9 +38,9 @@ class Section(BaseModel):
 
 
 class SplitParams(Section):
-    train: Ratio = 0.7
+    train: Ratio = 0.6
     val: Ratio = 0.15
-    test: Ratio = 0.15
+    test: Ratio = 0.25
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> SplitParams:
@@ -304,19 +304,40 @@ class TrainParams(Section):
         description="differentiable augmentations of both of D's inputs (DiffAugment), so a "
         "D trained on few photos cannot memorise them; never colour changes",
     )
-    select_epoch: Literal["last", "val_psnr", "val_ciede2000", "colourful_above_gray"] = Field(
-        "colourful_above_gray",
-        description="which epoch's generator is kept: the last, the best validation PSNR, "
-        "the lowest validation CIEDE2000, or the most colourful epoch whose validation "
-        "PSNR beats the gray baseline's by select_margin_db",
+    select_epoch: Literal[
+        "last", "val_psnr", "val_ciede2000", "colourful_above_gray", "realism"
+    ] = Field(
+        "realism",
+        description="which epoch's generator is kept: realism (the epoch whose colorized "
+        "validation photos are closest to the real ones in EfficientNet-Lite0 features, "
+        "by KID, among those that pass a guard against casts: validation PSNR at least "
+        "gray's + select_margin_db and colourfulness within select_colorfulness_band; "
+        "none passing: the highest validation PSNR), the last, the best validation PSNR, "
+        "the lowest validation CIEDE2000, or colourful_above_gray (the most colourful "
+        "epoch whose validation PSNR beats gray's by select_margin_db). PSNR rewards the "
+        "average of colorization's many right answers (brown): a GAN that learnt real "
+        "colour sits near gray's PSNR",
     )
-    select_margin_db: Annotated[float, Field(ge=0.0)] = Field(
-        1.0, description="PSNR margin over gray for colourful_above_gray and chroma_gain"
+    select_margin_db: float = Field(
+        -1.0,
+        description="validation PSNR over gray's (dB) that realism's guard, "
+        "colourful_above_gray and chroma_gain keep; negative: not more than that far below "
+        "gray's",
+    )
+    select_colorfulness_band: list[Annotated[float, Field(gt=0.0)]] = Field(
+        [0.6, 1.3],
+        min_length=2,
+        max_length=2,
+        description="[low, high] validation colourfulness / the truth's that realism's guard "
+        "admits: below is nearly gray, above a cast or blotches",
     )
     chroma_gain: Literal["off", "fit"] = Field(
         "fit",
-        description="fit: after training, scale the generator's ab by the largest gain "
-        "whose validation PSNR stays select_margin_db above gray's (saved in the model)",
+        description="fit: after training, scale the generator's ab by a gain fitted on the "
+        "validation photos (saved in the model). Under select_epoch: realism, the gain whose "
+        "photos have the lowest KID among those passing realism's guard (1.0 a candidate); "
+        "otherwise, or when no gain passes, the largest gain whose validation PSNR stays "
+        "select_margin_db above gray's and whose colourfulness stays within the truth's",
     )
     checkpoint_every_epochs: PositiveInt = Field(
         1, description="write a resumable checkpoint every N epochs (and at the last one)"
@@ -331,6 +352,16 @@ class TrainParams(Section):
     def _pretrain_within_epochs(self) -> TrainParams:
         if self.pretrain_epochs > self.epochs:
             raise ValueError(f"pretrain_epochs={self.pretrain_epochs} exceeds epochs={self.epochs}")
+        return self
+
+    @model_validator(mode="after")
+    def _ordered_band(self) -> TrainParams:
+        low, high = self.select_colorfulness_band
+        if not 0 < low < high:
+            raise ValueError(
+                "select_colorfulness_band must be [low, high] with 0 < low < high (e.g. "
+                f"[0.6, 1.3]: 60% to 130% of the truth's colourfulness), got {[low, high]}"
+            )
         return self
 
     def phases(self) -> list[tuple[int, bool, bool]]:
@@ -357,13 +388,16 @@ class EvaluateParams(Section):
         "photo, its mirror image, then random square sub-windows (mirrored at random)",
     )
     nearest_neighbours: PositiveInt = Field(
-        3, description="k of improved precision and recall's k-NN manifolds"
+        5,
+        description="k of density and coverage's balls (each true photo's k-th nearest "
+        "neighbour; lowered to what the test photos allow)",
     )
     set_metrics: bool = Field(
         True,
         description="compare colorized and gray photos with true ones as sets, in "
-        "EfficientNet-Lite0 features (two-sample test, precision/recall, Frechet distance); "
-        "false skips them and Lite0 (the test suite's tiny pipelines do)",
+        "EfficientNet-Lite0 features (two-sample test, KID, density and coverage, Frechet "
+        "distance), and by Lite0's ImageNet classes (semantic agreement); false skips them "
+        "and Lite0 (the test suite's tiny pipelines do)",
     )
 
 

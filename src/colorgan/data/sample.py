@@ -1,7 +1,11 @@
-"""The bundled sample: colour photos that installed packages already ship, found at run time.
+"""The bundled sample: about a hundred redistributable colour photos committed under
+data/bundled/photos (credits and licences in data/bundled/CREDITS.csv), plus the natural
+photos that installed packages already ship.
 
-The sample stage copies them into a folder (data/sample), so the default ``data.source`` is
-a folder like any user's, which DVC tracks as ingest's dependency.
+The sample stage copies both into one folder (data/sample), so the default ``data.source``
+is a folder like any user's, which DVC tracks as ingest's dependency. The two kinds keep
+their own subfolders: ``data.include: "packages/*"`` picks the few package photos alone
+(the test suite's tiny pipelines do).
 """
 
 from __future__ import annotations
@@ -9,9 +13,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+BUNDLED_FOLDER = Path("data/bundled/photos")  # relative to the repository root
+BUNDLED_SUBFOLDER = "bundled"
+PACKAGES_SUBFOLDER = "packages"
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
-def sample_photo_paths() -> list[Path]:
-    """Natural colour photos from scikit-image, scikit-learn and matplotlib; no download."""
+
+def package_photo_paths() -> list[Path]:
+    """Natural colour photos from scikit-image, scikit-learn and matplotlib; no download.
+
+    The packages' other colour images (a Hubble deep field, a stained tissue slide, a
+    retina) are left out: they are not photos of the world, and taught the model their
+    odd colours."""
     import matplotlib
     import skimage
     import sklearn
@@ -26,9 +39,6 @@ def sample_photo_paths() -> list[Path]:
                 "coffee.png",
                 "rocket.jpg",
                 "motorcycle_left.png",
-                "hubble_deep_field.jpg",
-                "ihc.png",
-                "retina.jpg",
             )
         ),
         Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg",
@@ -44,7 +54,26 @@ def sample_photo_paths() -> list[Path]:
     return photos
 
 
-def write_sample(folder: Path) -> list[Path]:
-    """Copy the sample photos into ``folder`` (made if missing); returns the copies."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copyfile(path, folder / path.name)) for path in sample_photo_paths()]
+def bundled_photo_paths(folder: Path = BUNDLED_FOLDER) -> list[Path]:
+    """The committed photos, sorted by name."""
+    photos = sorted(p for p in folder.glob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    if not photos:
+        raise FileNotFoundError(
+            f"no bundled photos in {folder}: run the sample stage from the repository root "
+            "of a complete checkout (git restores data/bundled/photos)"
+        )
+    return photos
+
+
+def write_sample(folder: Path, bundled: Path = BUNDLED_FOLDER) -> list[Path]:
+    """Copy the bundled and the package photos into ``folder``'s subfolders (made afresh);
+    returns the copies."""
+    shutil.rmtree(folder, ignore_errors=True)  # a photo dropped from the bundle goes too
+    copies = []
+    for subfolder, photos in (
+        (BUNDLED_SUBFOLDER, bundled_photo_paths(bundled)),
+        (PACKAGES_SUBFOLDER, package_photo_paths()),
+    ):
+        (folder / subfolder).mkdir(parents=True, exist_ok=True)
+        copies += [Path(shutil.copyfile(p, folder / subfolder / p.name)) for p in photos]
+    return copies

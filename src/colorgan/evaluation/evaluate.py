@@ -1,7 +1,13 @@
 """Evaluate: colour quality on the test split against a gray baseline; how well each
-discriminator head tells true colours from generated ones; and how far the colorized photos
-are from true colour photos as sets (distribution_metrics.py). Writes DVC metrics and plots,
-pictures and one HTML report, and logs them all into the training's MLflow run.
+discriminator head tells true colours from generated ones; and how real the colorized photos
+look (colorgan.realism: as sets against true colour photos, and to an ImageNet classifier).
+Writes DVC metrics and plots, pictures and one HTML report, and logs them all into the
+training's MLflow run.
+
+What was trained is read first (metrics/train.json: the kept epoch, whether it came after the
+L1-only pre-training, whether D had trained by then): a D that never took a training step
+(an L1-only run) is reported as ``"status": "untrained"`` with no figures, since its AUC of
+about 0.5 would read as "G fools D".
 
 What D is shown, and why:
 
@@ -40,7 +46,11 @@ The set comparisons judge the colorizer as shipped (chroma gain included) with a
 never trained against it: the true-colour, colorized and gray versions of the same views, as
 EfficientNet-Lite0 features; the two-sample classifiers learn on the validation photos (which
 epoch selection and the chroma gain also saw: fine for fitting a classifier) and are scored
-on the test photos.
+on the test photos; KID, density and coverage and the Fréchet distance compare the test
+views. Semantic agreement (Lite0's ImageNet class of the colorized or gray photo against its
+class of the true-colour photo) is computed on the test photos' stored squares (each photo's
+centre square at preprocess.image_size, i.e. view 0; the prepared data keeps no full photos),
+the same images as the colour metrics, each resized whole to Lite0's 224 x 224.
 """
 
 from __future__ import annotations
@@ -68,7 +78,6 @@ from colorgan.data.color_tf import rgb_to_scaled_lab
 from colorgan.data.dataset import fixed_view, make_dataset, prepared_stats, shard_paths
 from colorgan.errors import ColorganError
 from colorgan.evaluation import report
-from colorgan.evaluation.distribution_metrics import lite0_features, set_comparison
 from colorgan.evaluation.report import HeadResult, Predictions
 from colorgan.metrics import (
     ab_error_auc,
@@ -81,6 +90,9 @@ from colorgan.metrics import (
 )
 from colorgan.model.gan import DISCRIMINATORS
 from colorgan.model.losses import real_probability
+from colorgan.realism.features import lite0_class_logits, lite0_features
+from colorgan.realism.semantic import semantic_agreement
+from colorgan.realism.sets import set_comparison
 from colorgan.tracking import runs, store
 
 PR_CURVE_POINTS = 200  # enough for a smooth curve, small enough to diff in git
@@ -108,6 +120,7 @@ class EvalPaths:
     metrics: Path  # metrics/eval.json
     plots: Path  # confusion, PR and ROC curves, two-sample confusion: CSV
     reports: Path  # per_image.csv, PNGs, report.html
+    train_metrics: Path | None = None  # metrics/train.json; None: judged from params alone
 
     @classmethod
     def default(cls, root: Path = Path()) -> EvalPaths:
@@ -117,7 +130,49 @@ class EvalPaths:
             root / "metrics/eval.json",
             root / "plots",
             root / "reports",
+            root / "metrics/train.json",
         )
+
+
+# --- what was trained -------------------------------------------------------------------------
+
+
+def read_train_metrics(path: Path | None) -> dict[str, object]:
+    """metrics/train.json, or {} when there is none to read (a bare models/ folder)."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise EvaluationError(
+            f"{path} is not valid JSON ({error}); rerun the train stage to rewrite it"
+        ) from None
+
+
+def training_summary(train: dict[str, object], params: Params) -> dict[str, object]:
+    """What evaluate judges: the kept epoch, whether it was adversarial (after the L1-only
+    pre-training), whether D had trained by then, and why it was kept.
+
+    train.json says so itself (selected_adversarial, d_trained, selection); an older one
+    without those keys is read from selected_epoch and pretrain_epochs (D trains only in
+    adversarial epochs, and the kept epoch's D is the one saved), and without a kept epoch
+    from params: an L1-only run (train.pretrain_epochs >= train.epochs) never trains D."""
+    pretrain = int(train.get("pretrain_epochs", params.train.pretrain_epochs))
+    epoch = train.get("selected_epoch")
+    if "selected_adversarial" in train:
+        adversarial = bool(train["selected_adversarial"])
+    elif epoch is not None:
+        adversarial = int(epoch) > pretrain
+    else:
+        adversarial = params.train.epochs > pretrain
+    summary: dict[str, object] = {
+        "selected_epoch": epoch,
+        "pretrain_epochs": pretrain,
+        "adversarial": adversarial,
+        "d_trained": bool(train.get("d_trained", adversarial)),
+        "selection": train.get("selection"),
+    }
+    return {key: value for key, value in summary.items() if value is not None}
 
 
 # --- the photos and their views -------------------------------------------------------------
@@ -232,18 +287,22 @@ def trained_generator(generator: keras.Model) -> keras.Model:
     return keras.Model(generator.input, generator.get_layer("chroma_gain").input)
 
 
-def load_discriminators(models: Path) -> dict[str, keras.Model]:
+def saved_heads(models: Path) -> list[str]:
     """The heads train.py saved: the PatchGAN, and the PixelGAN when there was one."""
-    heads = {}
-    for name in HEADS:
-        path = models / DISCRIMINATORS / f"{name}.keras"
-        if path.exists():
-            heads[name] = keras.models.load_model(path)
-    if "discriminator" not in heads:
+    names = [name for name in HEADS if (models / DISCRIMINATORS / f"{name}.keras").exists()]
+    if "discriminator" not in names:
         raise EvaluationError(
             f"no {models / DISCRIMINATORS / 'discriminator.keras'}; run the train stage first"
         )
-    return heads
+    return names
+
+
+def load_discriminators(models: Path) -> dict[str, keras.Model]:
+    """The saved heads, loaded: {section name: model}."""
+    return {
+        name: keras.models.load_model(models / DISCRIMINATORS / f"{name}.keras")
+        for name in saved_heads(models)
+    }
 
 
 def patch_probabilities(
@@ -468,12 +527,12 @@ def set_comparisons(
     val: dict[str, np.ndarray], test: dict[str, np.ndarray], params: Params
 ) -> tuple[dict[str, dict[str, float]], dict[str, pd.DataFrame]]:
     """Colorized vs true and gray vs true: the two-sample test (fitted on val, scored on
-    test), improved precision and recall and the Fréchet distance (test). Returns the
-    metrics sections and the two-sample tests' confusion CSVs.
+    test), KID, density and coverage and the Fréchet distance (test). Returns the metrics
+    sections and the two-sample tests' confusion CSVs.
 
-    Improved precision and recall group the views by photo (see improved_precision_recall:
-    otherwise near-duplicate views make every ball tiny); a single test photo cannot be
-    grouped, and its figures then compare views within it.
+    Density and coverage group the views by photo (see realism.density_coverage: otherwise
+    near-duplicate views make every ball tiny); a single test photo cannot be grouped, and
+    its figures then compare views within it.
     """
     photos = len(test["real"]) // params.evaluate.views_per_photo
     groups = np.repeat(np.arange(photos), params.evaluate.views_per_photo) if photos > 1 else None
@@ -493,6 +552,21 @@ def set_comparisons(
     return sections, plots
 
 
+def semantic_agreements(predictions: Predictions) -> dict[str, dict[str, float]]:
+    """Per comparison section, top1_agreement and top5_agreement of Lite0's ImageNet classes
+    of the colorized and of the gray test squares against the true-colour ones'."""
+    versions = {
+        "real": predictions.real,
+        "colorized": predictions.fake,
+        "gray": gray_baseline(predictions.real),
+    }
+    logits = {name: lite0_class_logits(scaled_lab_to_rgb(lab)) for name, lab in versions.items()}
+    return {
+        section: semantic_agreement(logits["real"], logits[version])
+        for section, (version, _, _) in COMPARISONS.items()
+    }
+
+
 # --- all of it ---------------------------------------------------------------------------
 
 
@@ -500,24 +574,46 @@ def _rounded(values: dict) -> dict:
     return {k: round(v, 5) if isinstance(v, float) else v for k, v in values.items()}
 
 
-def evaluate(params: Params, paths: EvalPaths) -> dict[str, object]:
-    """Score the test split; write metrics, plots, pictures and the report. Returns the metrics."""
-    predictions = predict(params, paths)
-    scores = per_image_table(predictions)
-    generator = keras.models.load_model(paths.models / "generator.keras")
+def judged_heads(
+    generator: keras.Model,
+    views: dict[str, np.ndarray],
+    params: Params,
+    paths: EvalPaths,
+    d_trained: bool,
+) -> tuple[dict[str, HeadResult], dict[str, dict], dict[str, pd.DataFrame]]:
+    """Each saved head scored on the views: results, metrics sections ("status": "trained"
+    plus the figures) and CSV plots. A D that never trained gets "status": "untrained" and
+    no figures (its AUC of about 0.5 would read as "G fools D"); its plots are header-only."""
+    if not d_trained:
+        sections = {name: {"status": "untrained"} for name in saved_heads(paths.models)}
+        return {}, sections, empty_head_plots({})
     discriminators = load_discriminators(paths.models)
-    views = {split: split_views(paths.prepared / split, params) for split in ("val", "test")}
     judged = {
         split: judge_views(lab, trained_generator(generator), discriminators, params)
         for split, lab in views.items()
     }
     heads, plots = head_results(judged["val"], judged["test"], params.evaluate.threshold)
-    plots |= empty_head_plots(heads)
+    sections = {name: {"status": "trained", **_rounded(h.metrics)} for name, h in heads.items()}
+    return heads, sections, plots | empty_head_plots(heads)
+
+
+def evaluate(params: Params, paths: EvalPaths) -> dict[str, object]:
+    """Score the test split; write metrics, plots, pictures and the report. Returns the metrics."""
+    training = training_summary(read_train_metrics(paths.train_metrics), params)
+    predictions = predict(params, paths)
+    scores = per_image_table(predictions)
+    generator = keras.models.load_model(paths.models / "generator.keras")
+    views = {split: split_views(paths.prepared / split, params) for split in ("val", "test")}
+    heads, head_sections, plots = judged_heads(
+        generator, views, params, paths, bool(training["d_trained"])
+    )
     sets: dict[str, dict[str, float]] = {}
     if params.evaluate.set_metrics:
         batch = params.train.batch_size
         features = {split: feature_sets(lab, generator, batch) for split, lab in views.items()}
         sets, set_plots = set_comparisons(features["val"], features["test"], params)
+        for section, agreement in semantic_agreements(predictions).items():
+            sets[section] |= agreement
         plots |= set_plots
     else:  # declared DVC outputs: header-only CSVs, rendered as empty plots
         empty = pd.DataFrame(columns=["actual", "predicted"])
@@ -529,10 +625,11 @@ def evaluate(params: Params, paths: EvalPaths) -> dict[str, object]:
         "val_views": len(views["val"]),
         "views_per_photo": per_photo,
         **_rounded(scores.mean().astype(float).to_dict()),
+        "training": training,
         "color_classes": colour_class_scores(
             unscale_lab(predictions.real), unscale_lab(predictions.fake)
         ),
-        **{name: _rounded(head.metrics) for name, head in heads.items()},
+        **head_sections,
         **{name: _rounded(section) for name, section in sets.items()},
     }
     for path in (paths.metrics.parent, paths.plots, paths.reports):

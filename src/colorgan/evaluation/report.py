@@ -127,7 +127,8 @@ def _embedded(path: Path) -> str:
 
 def _table(values: dict[str, object]) -> str:
     rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{v}</td></tr>" for k, v in values.items()
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in values.items()
     )
     return f"<table>{rows}</table>"
 
@@ -148,12 +149,26 @@ EXPLAINED_SETS = (
     "<b>Classifier two-sample test</b> (Lopez-Paz and Oquab 2017): a fresh logistic "
     "regression learns true vs colorized on the validation photos and is scored on the test "
     "photos; <b>accuracy 0.5 = indistinguishable</b>, 1 = always recognised (p-value: "
-    "chance of at least this accuracy if they were indistinguishable). <b>Improved precision "
-    "and recall</b> (Kynkaenniemi et al. 2019, k-NN manifolds): precision = share of "
-    "colorized photos that look like some true one, recall = share of true photos whose look "
-    "the colorizer reaches. <b>Frechet distance</b> (the FID's formula, Heusel et al. 2017): 0 "
-    "for identical feature statistics, lower is better; biased upwards on few photos, so "
-    "compare runs on the same test split.</p>"
+    "chance of at least this accuracy if they were indistinguishable). <b>KID</b> (kernel "
+    "inception distance, Binkowski et al. 2018): an unbiased distance between the sets, "
+    "<b>about 0 = same distribution</b>, lower is better; kid_std is its spread over random "
+    "subsets (0 when the sets were scored whole). <b>Density and coverage</b> (Naeem et al. "
+    "2020, balls reaching each true photo's k-th nearest true neighbour, views of one photo "
+    "kept apart): density = how many true balls a colorized photo falls in, over k "
+    "(<b>about 1 = as realistic as true photos</b>, lower = off the true photos' manifold); "
+    "coverage = share of true photos with a colorized one in their ball (the variety "
+    "reached). <b>Frechet distance</b> (the FID's formula, Heusel et al. 2017): 0 for "
+    "identical feature statistics, lower is better; biased upwards on few photos, so compare "
+    "runs on the same test split. <b>Semantic agreement</b> (after Zhang et al. 2016): "
+    "top1_agreement = share of test photos that Lite0's ImageNet classifier puts in the same "
+    "class as their true-colour version, top5_agreement = share whose true-colour class is "
+    "among its five best guesses (stored test squares; 1 = the colours never mislead it).</p>"
+)
+UNTRAINED_D = (
+    "<p><b>D never trained (L1-only run): no discriminator figures.</b> The kept epoch came "
+    "before any adversarial step (train.pretrain_epochs &ge; train.epochs, or an L1 "
+    "pre-training epoch was kept), so D's scores would be those of random weights: an AUC "
+    "near 0.5 that says nothing about the colours.</p>"
 )
 
 
@@ -182,6 +197,29 @@ def reading(metrics: dict) -> str:
     return f"<p>{html.escape(text)}</p>"
 
 
+def discriminator_sections(
+    directory: Path, metrics: dict, heads: dict[str, HeadResult]
+) -> list[str]:
+    """The trained heads' pictures (written to ``directory``) and the report's HTML for them."""
+    confusion_png(
+        {head.title: confusion_counts(head.metrics) for head in heads.values()},
+        ["real", "generated"],
+        directory / "confusion_matrix.png",
+    )
+    curves_png(heads, "pr", directory / "pr_curve.png")
+    curves_png(heads, "roc", directory / "roc_curve.png")
+    histogram_png(heads, directory / "discriminator_scores.png")
+    pictures = ("confusion_matrix", "roc_curve", "pr_curve", "discriminator_scores")
+    return [
+        EXPLAINED_D,
+        *(
+            f"<h3>{head.title}</h3>" + reading(metrics[key]) + _table(metrics[key])
+            for key, head in heads.items()
+        ),
+        *(_embedded(directory / f"{name}.png") for name in pictures),
+    ]
+
+
 def write_report(
     directory: Path,
     metrics: dict,
@@ -192,17 +230,11 @@ def write_report(
 ) -> Path:
     """PNGs plus report.html in ``directory``; returns the report's path.
 
-    ``heads``: each discriminator head's result, keyed by its metrics section;
-    ``comparisons``: the metrics sections of the set comparisons and their titles.
+    ``heads``: each discriminator head's result, keyed by its metrics section (none when D
+    never trained: the report says so instead of showing figures); ``comparisons``: the
+    metrics sections of the set comparisons and their titles.
     """
-    confusion_png(
-        {head.title: confusion_counts(head.metrics) for head in heads.values()},
-        ["real", "generated"],
-        directory / "confusion_matrix.png",
-    )
-    curves_png(heads, "pr", directory / "pr_curve.png")
-    curves_png(heads, "roc", directory / "roc_curve.png")
-    histogram_png(heads, directory / "discriminator_scores.png")
+    discriminators = discriminator_sections(directory, metrics, heads) if heads else [UNTRAINED_D]
     if comparisons:
         confusion_png(
             {title: confusion_counts(metrics[key], "c2st_") for key, title in comparisons.items()},
@@ -220,17 +252,11 @@ def write_report(
         _table(colour),
         "<h2>Colour classes (10x10 ab cells, per pixel, pooled over all test pixels)</h2>",
         _table(metrics["color_classes"]),
+        "<h2>What was trained (metrics/train.json)</h2>",
+        _table(metrics.get("training", {})),
         "<h2>Discriminators (real is positive)</h2>",
-        EXPLAINED_D,
-        *(
-            f"<h3>{head.title}</h3>" + reading(metrics[key]) + _table(metrics[key])
-            for key, head in heads.items()
-        ),
-        _embedded(directory / "confusion_matrix.png"),
-        _embedded(directory / "roc_curve.png"),
-        _embedded(directory / "pr_curve.png"),
-        _embedded(directory / "discriminator_scores.png"),
-        "<h2>True colours against colorized and gray photos, as sets</h2>",
+        *discriminators,
+        "<h2>True colours against colorized and gray photos: as sets, and as classified</h2>",
         *(
             [
                 EXPLAINED_SETS,

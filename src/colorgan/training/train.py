@@ -61,7 +61,7 @@ class TrainPaths:
         )
 
 
-def train(params: Params, paths: TrainPaths) -> dict[str, float]:
+def train(params: Params, paths: TrainPaths) -> dict[str, Any]:
     """Fit the GAN; write the models, run.json, metrics and the loss CSV. Returns the metrics.
 
     Under a multi-worker strategy only the chief writes; the other workers return the same
@@ -90,7 +90,7 @@ def train(params: Params, paths: TrainPaths) -> dict[str, float]:
 
 def _train(
     params: Params, paths: TrainPaths, strategy: tf.distribute.Strategy, loss_scaling: bool
-) -> dict[str, float]:
+) -> dict[str, Any]:
     keras.utils.set_random_seed(params.seed)
     cfg = params.train
     chief = strategy.extended.should_checkpoint  # False on every worker but the chief
@@ -138,7 +138,7 @@ def _train(
             CheckpointSchedule(
                 cfg.checkpoint_every_epochs, cfg.checkpoint_every_minutes, cfg.epochs
             ),
-            EpochSelection(cfg.select_epoch, cfg.select_margin_db),
+            EpochSelection.from_params(cfg),
         )
         # Pre-training (G on L1 alone) first, then adversarial; a pretrained encoder frozen
         # first, then learning: one fit() per phase.
@@ -157,11 +157,12 @@ def _train(
             )
         monitor.flush()  # a resumed run that had finished: what the kill kept from MLflow
         generator, kept = keep_best(gan, checkpoints, state, cfg, validation)
-        metrics = _summarize(history, state, kept)
+        metrics = _summarize(history, state, kept, cfg.pretrain_epochs)
         if not chief:
             return metrics
         _write_outputs(generator, gan, paths, history, metrics)
-        run.log_metrics({f"final_{k}": v for k, v in metrics.items()}, step=state["step"])
+        numbers = {k: float(v) for k, v in metrics.items() if not isinstance(v, str)}  # MLflow
+        run.log_metrics({f"final_{k}": v for k, v in numbers.items()}, step=state["step"])
         run.set_tags({"selected_epoch": kept["epoch"], "selection": kept["reason"]})
         for path in (paths.metrics, paths.losses):
             run.log_artifact(path, "reports")
@@ -178,9 +179,10 @@ def class_prior(train_data: tf.data.Dataset, centres: np.ndarray) -> np.ndarray:
 
 
 def _summarize(
-    history: list[dict[str, float]], state: dict[str, Any], kept: dict[str, Any]
-) -> dict[str, float]:
-    """train.json: the last epoch's mean losses, the kept epoch and its validation scores."""
+    history: list[dict[str, float]], state: dict[str, Any], kept: dict[str, Any], pretrain: int
+) -> dict[str, Any]:
+    """train.json: the last epoch's mean losses, the kept epoch, why, and its validation
+    scores; whether it is adversarial (D trained by then), which the evaluation reads."""
     last_epoch = [row for row in history if row["epoch"] == state["epoch"]] or history[-1:]
     metrics: dict[str, Any] = (
         {name: round(float(np.mean([row[name] for row in last_epoch])), 5) for name in LOSS_NAMES}
@@ -190,7 +192,11 @@ def _summarize(
     metrics.update(
         epochs=state["epoch"],
         steps=state["step"],
+        pretrain_epochs=pretrain,
         selected_epoch=kept["epoch"],
+        selected_adversarial=kept["epoch"] > pretrain,
+        d_trained=kept["epoch"] > pretrain,  # D's first step is the first adversarial one
+        selection=kept["reason"],
         chroma_gain=kept["chroma_gain"],
     )
     metrics.update({key: round(value, 5) for key, value in kept["scores"].items()})
@@ -202,7 +208,7 @@ def _write_outputs(
     gan: ColorGAN,
     paths: TrainPaths,
     history: list[dict[str, float]],
-    metrics: dict[str, float],
+    metrics: dict[str, Any],
 ) -> None:
     paths.models.mkdir(parents=True, exist_ok=True)
     generator.save(paths.models / "generator.keras")
