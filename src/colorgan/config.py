@@ -248,7 +248,7 @@ class TrainParams(Section):
     epochs: PositiveInt = 30
     batch_size: PositiveInt = 16
     steps_per_epoch: Annotated[int, Field(ge=0)] = Field(
-        10, description="batches per epoch; 0 = one pass over the train photos"
+        15, description="batches per epoch; 0 = one pass over the train photos"
     )
     adversarial_loss: Literal["bce", "lsgan", "hinge"] = "bce"
     l1_weight: Annotated[float, Field(ge=0.0)] = 100.0
@@ -319,7 +319,7 @@ class TrainParams(Section):
         "colour sits near gray's PSNR",
     )
     select_margin_db: float = Field(
-        -1.0,
+        0.5,
         description="validation PSNR over gray's (dB) that realism's guard, "
         "colourful_above_gray and chroma_gain keep; negative: not more than that far below "
         "gray's",
