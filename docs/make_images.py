@@ -90,8 +90,10 @@ def from_sample_run(out: Path, per_picture: int = 6) -> None:
     chosen = evenly(ranked_rows(Path("models"), tests), per_picture)
     strip([row for _, row in chosen]).save(out / "first_run.png", optimize=True)
     print("CIEDE2000 of the first-run strip's photos:", [round(s, 2) for s, _ in chosen])
+    # D's pictures exist only when the kept epoch's D had trained (else eval.json says so).
     for name in ("confusion_matrix.png", "roc_curve.png", "two_sample_test.png"):
-        shutil.copy(Path("reports") / name, out / name)
+        if (Path("reports") / name).exists():
+            shutil.copy(Path("reports") / name, out / name)
 
 
 def main() -> None:
