@@ -34,7 +34,7 @@ PROJECT_FILES = [
     "pipelines",
     "prefect.yaml",
     ".gitignore",
-    "data/bundled",
+    "bundled",
 ]
 
 # Small enough that a whole `dvc repro` takes well under a minute on 2 cores. No L1-only

@@ -19,7 +19,7 @@ from colorgan.data.sample import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-BUNDLE = REPO / "data" / "bundled"
+BUNDLE = REPO / "bundled"
 REDISTRIBUTABLE = ("CC0", "Public Domain", "CC BY", "CC BY-SA", "Unsplash License")
 MIN_EVAL_PHOTOS = 12  # val and test each: the floor for judging a default run
 
@@ -33,7 +33,7 @@ def test_every_bundled_photo_has_exactly_one_credit_and_every_credit_a_photo():
     photos = [path.name for path in bundled_photo_paths(BUNDLE / "photos")]
     credited = [row["file"] for row in credits()]
 
-    assert len(photos) >= 95  # "about a hundred": data/bundled/README.md lists what was left out
+    assert len(photos) >= 95  # "about a hundred": bundled/README.md lists what was left out
     assert sorted(credited) == sorted(photos)
     assert len(set(credited)) == len(credited)
 

@@ -46,7 +46,7 @@ def views():
     """Two views of each of the first BUNDLED_PHOTOS bundled photos (its centre square and
     that mirrored: near-duplicates, as evaluate's views are), as Lite0 features of the true
     colours and of the gray versions, with each view's photo."""
-    paths = bundled_photo_paths(REPO / "data/bundled/photos")[:BUNDLED_PHOTOS]
+    paths = bundled_photo_paths(REPO / "bundled/photos")[:BUNDLED_PHOTOS]
     squares = [_centre_square(path) for path in paths]
     rgb = [view for square in squares for view in (square, square[:, ::-1])]
     return {

@@ -37,7 +37,7 @@ MARGIN = -1.0  # up to 1 dB below gray: the margin a GAN near gray's PSNR needs 
 def validation() -> ValidationSet:
     """32 bundled photos, centre squares at 96 px (the default run's validation size)."""
     crops = []
-    for path in sorted((REPO / "data/bundled/photos").glob("*.jpg"))[:32]:
+    for path in sorted((REPO / "bundled/photos").glob("*.jpg"))[:32]:
         with Image.open(path) as opened:
             image = opened.convert("RGB")
         side = min(image.size)

@@ -1,5 +1,5 @@
 """The bundled sample: about a hundred redistributable colour photos committed under
-data/bundled/photos (credits and licences in data/bundled/CREDITS.csv), plus the natural
+bundled/photos (credits and licences in bundled/CREDITS.csv), plus the natural
 photos that installed packages already ship.
 
 The sample stage copies both into one folder (data/sample), so the default ``data.source``
@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-BUNDLED_FOLDER = Path("data/bundled/photos")  # relative to the repository root
+BUNDLED_FOLDER = Path("bundled/photos")  # relative to the repository root
 BUNDLED_SUBFOLDER = "bundled"
 PACKAGES_SUBFOLDER = "packages"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -60,7 +60,7 @@ def bundled_photo_paths(folder: Path = BUNDLED_FOLDER) -> list[Path]:
     if not photos:
         raise FileNotFoundError(
             f"no bundled photos in {folder}: run the sample stage from the repository root "
-            "of a complete checkout (git restores data/bundled/photos)"
+            "of a complete checkout (git restores bundled/photos)"
         )
     return photos
 

@@ -11,7 +11,7 @@ out EXCLUDED and any photo under a licence not in ACCEPTED_LICENCES, and writes
 Usage, from the repository root:
 
     git clone https://github.com/Ivordir/quantette /tmp/quantette
-    python data/bundled/make_bundle.py /tmp/quantette
+    python bundled/make_bundle.py /tmp/quantette
 
 Needs only the standard library and Pillow.
 """
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         nargs="?",
         default=Path(__file__).resolve().parent,
-        help="output folder (default: data/bundled, the folder holding this script)",
+        help="output folder (default: bundled, the folder holding this script)",
     )
     args = parser.parse_args(argv)
 
