@@ -41,17 +41,17 @@ def _pretrained(include_top: bool) -> keras.Model:
 
 
 @lru_cache(maxsize=1)
-def _lite0_encoder() -> keras.Model:
-    """Lite0's head features, global-average-pooled: built once per process."""
-    trunk = _pretrained(include_top=False)
-    pooled = keras.layers.GlobalAveragePooling2D()(trunk.output)
-    return keras.Model(trunk.input, pooled, name="lite0_features")
-
-
-@lru_cache(maxsize=1)
 def _lite0_classifier() -> keras.Model:
     """Lite0 with its ImageNet classifier (1000 logits): built once per process."""
     return _pretrained(include_top=True)
+
+
+@lru_cache(maxsize=1)
+def _lite0_encoder() -> keras.Model:
+    """Lite0's head features, global-average-pooled: the classifier's own pooling layer, so
+    one set of weights is loaded per process whichever measures run."""
+    classifier = _lite0_classifier()
+    return keras.Model(classifier.input, classifier.get_layer("pool").output, name="lite0_features")
 
 
 def _as_float_square(image: np.ndarray, size: int) -> np.ndarray:
