@@ -60,3 +60,15 @@ def test_ingest_accounts_for_every_sample_photo_and_fills_every_split(tmp_path):
     assert per_split["val"] >= MIN_EVAL_PHOTOS and per_split["test"] >= MIN_EVAL_PHOTOS, per_split
     kinds = {Path(source).parent.name for source in result.manifest["source"]}
     assert kinds == {BUNDLED_SUBFOLDER, PACKAGES_SUBFOLDER}
+
+
+def test_a_checkout_without_the_bundled_photos_says_where_they_belong(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "notes.txt").write_text("no photos here")
+    earlier = tmp_path / "sample" / BUNDLED_SUBFOLDER / "kept.jpg"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"an earlier sample's photo")
+
+    with pytest.raises(FileNotFoundError, match=r"no bundled photos in .*photos.*git restores"):
+        write_sample(tmp_path / "sample", tmp_path / "photos")
+    assert earlier.read_bytes() == b"an earlier sample's photo"  # the old sample is untouched

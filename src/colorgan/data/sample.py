@@ -68,12 +68,11 @@ def bundled_photo_paths(folder: Path = BUNDLED_FOLDER) -> list[Path]:
 def write_sample(folder: Path, bundled: Path = BUNDLED_FOLDER) -> list[Path]:
     """Copy the bundled and the package photos into ``folder``'s subfolders (made afresh);
     returns the copies."""
+    # Both lists first: a checkout missing its photos fails before the old sample is gone.
+    sources = {BUNDLED_SUBFOLDER: bundled_photo_paths(bundled), PACKAGES_SUBFOLDER: package_photo_paths()}
     shutil.rmtree(folder, ignore_errors=True)  # a photo dropped from the bundle goes too
     copies = []
-    for subfolder, photos in (
-        (BUNDLED_SUBFOLDER, bundled_photo_paths(bundled)),
-        (PACKAGES_SUBFOLDER, package_photo_paths()),
-    ):
+    for subfolder, photos in sources.items():
         (folder / subfolder).mkdir(parents=True, exist_ok=True)
         copies += [Path(shutil.copyfile(p, folder / subfolder / p.name)) for p in photos]
     return copies
