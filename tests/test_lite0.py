@@ -231,6 +231,16 @@ def test_phases_split_training_where_a_switch_flips():
         (2, True, True),
         (5, False, True),
     ]
+    # The backbone learns in the L1 epochs only, frozen again for the adversarial ones.
+    frozen_gan = TrainParams(
+        epochs=10, pretrain_epochs=6, encoder_frozen_epochs=2, freeze_encoder_adversarial=True
+    )
+    assert frozen_gan.phases() == [(2, True, True), (6, True, False), (10, False, True)]
+    # An L1-only recipe has no adversarial epoch to freeze.
+    l1_only = TrainParams(
+        epochs=6, pretrain_epochs=6, encoder_frozen_epochs=2, freeze_encoder_adversarial=True
+    )
+    assert l1_only.phases() == [(2, True, True), (6, True, False)]
 
 
 def test_the_package_file_is_found_without_importing_it():

@@ -15,7 +15,7 @@ import pytest
 from keras import ops
 
 from colorgan.config import parse_params
-from colorgan.model.gan import build_gan
+from colorgan.model.gan import LOSS_NAMES, build_gan
 from colorgan.model.losses import discriminator_loss
 from colorgan.tracking.runs import MlflowRun
 from colorgan.training.checkpoints import CheckpointStore
@@ -171,3 +171,48 @@ def test_checkpoints_follow_the_epoch_and_minute_schedule():
     assert timed.due(2)
     timed.done()
     assert not timed.due(3)
+
+
+@pytest.mark.parametrize(("keep", "left"), [(2, [3, 4]), (0, [1, 2, 3, 4])])
+def test_the_store_keeps_the_newest_checkpoints_or_every_one(tmp_path, keep, left):
+    gan, store = _gan(), CheckpointStore(tmp_path, keep=keep)
+    for epoch in range(1, 5):
+        store.save(gan, {"epoch": epoch, "step": 3 * epoch})
+
+    assert sorted(int(p.name.split("-")[1]) for p in tmp_path.glob("epoch-*")) == left
+    assert store.latest()[1]["step"] == 12  # the newest one resumes either way
+
+
+@pytest.mark.parametrize("pretraining", [False, True])
+def test_each_adversarial_epoch_logs_its_mean_d_accuracy_for_the_balance_chart(
+    tmp_path, pretraining
+):
+    class Recorder(MlflowRun):
+        def __init__(self):
+            super().__init__(None)
+            self.rows = []
+
+        def log_steps(self, rows):
+            self.rows += rows
+
+    gan = _gan()
+    gan.set_phase(pretraining=pretraining)
+    steps = [
+        {"step": 1, "epoch": 1, **dict.fromkeys(LOSS_NAMES, 0.0), "d_accuracy": 0.6},
+        {"step": 2, "epoch": 1, **dict.fromkeys(LOSS_NAMES, 0.0), "d_accuracy": 0.9},
+    ]
+    run, state = Recorder(), {"epoch": 0, "step": 2}
+    validation = ValidationSet(*_batch())
+    monitor = TrainingMonitor(
+        run, CheckpointStore(tmp_path), state, steps, 1, validation, _no_noise
+    )
+    monitor.set_model(gan)
+
+    monitor.on_epoch_end(0)
+
+    epoch_rows = [scores for step, scores in run.rows if "val_psnr" in scores]
+    if pretraining:  # D does not run in the L1 epochs: nothing to chart
+        assert not any(key.startswith("epoch_") for key in epoch_rows[0])
+    else:
+        assert epoch_rows[0]["epoch_d_accuracy"] == pytest.approx(0.75)
+        assert epoch_rows[0]["epoch_g_adv"] == 0.0

@@ -267,6 +267,12 @@ class TrainParams(Section):
     encoder_learning_rate: Annotated[float, Field(gt=0.0)] = Field(
         2e-5, description="a pretrained encoder's learning rate once it is unfrozen"
     )
+    freeze_encoder_adversarial: bool = Field(
+        False,
+        description="a pretrained encoder stays frozen in the adversarial epochs: the "
+        "decoder and D learn the colour, the backbone keeps what the L1 epochs made of it. "
+        "No gradient then flows into the backbone: the adversarial step costs 0.76x",
+    )
     label_smoothing: Annotated[float, Field(ge=0.0, lt=0.5)] = Field(
         0.0, description="D's target for real pairs is 1 - this (one-sided)"
     )
@@ -342,6 +348,11 @@ class TrainParams(Section):
     checkpoint_every_epochs: PositiveInt = Field(
         1, description="write a resumable checkpoint every N epochs (and at the last one)"
     )
+    keep_checkpoints: Annotated[int, Field(ge=0)] = Field(
+        2,
+        description="epoch checkpoints kept in models/checkpoints (the newest); 0 = every "
+        "epoch's, e.g. to compare selection rules on one training afterwards",
+    )
     checkpoint_every_minutes: Annotated[float, Field(ge=0.0)] = Field(
         0.0,
         description="also checkpoint at the first epoch end this many minutes after the "
@@ -369,7 +380,12 @@ class TrainParams(Section):
         which neither switch flips: one fit() each."""
         frozen = min(self.encoder_frozen_epochs, self.epochs)
         ends = sorted({self.pretrain_epochs, frozen, self.epochs} - {0})
-        return [(end, end <= self.pretrain_epochs, end <= frozen) for end in ends]
+        phases = []
+        for end in ends:
+            pretraining = end <= self.pretrain_epochs
+            adversarial_frozen = self.freeze_encoder_adversarial and not pretraining
+            phases.append((end, pretraining, end <= frozen or adversarial_frozen))
+        return phases
 
 
 class EvaluateParams(Section):

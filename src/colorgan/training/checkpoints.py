@@ -114,8 +114,9 @@ class CheckpointStore:
         (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
         shutil.rmtree(final, ignore_errors=True)
         partial.rename(final)
-        for old in sorted(self.directory.glob("epoch-*"))[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        if self.keep:  # 0: keep every epoch's
+            for old in sorted(self.directory.glob("epoch-*"))[: -self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
         return final
 
     @staticmethod

@@ -18,6 +18,7 @@ from colorgan.training.checkpoints import CheckpointSchedule, CheckpointStore
 from colorgan.viz import comparison_grid
 
 SAMPLE_ROWS = 6  # validation photos in each epoch's sample grid
+GAME_NAMES = ("d_accuracy", "d_real", "d_fake", "g_adv")  # averaged per adversarial epoch
 
 
 class NonFiniteLoss(ColorganError):
@@ -77,7 +78,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         fake_ab = selection.predict_ab(self.model.generator, self.validation.lightness)
         scores = self.select.score(self.validation, fake_ab)  # realism adds val_kid
         self.state["scores"] = scores
-        self.epoch_scores[self.state["step"]] = scores
+        self.epoch_scores[self.state["step"]] = scores | self.game_means()
         if self.select.better(scores, self.state.get("best")):
             self.state["best"] = {"epoch": self.state["epoch"], "scores": scores}
             if self.select.criterion != "last":
@@ -92,6 +93,18 @@ class TrainingMonitor(keras.callbacks.Callback):
             self.store.save(self.model, {**self.state, "history": self.history})
             self.schedule.done()
             self.flush()
+
+    def game_means(self) -> dict[str, float]:
+        """An adversarial epoch's mean D accuracy and losses: whether the game stays
+        balanced (about 0.5-0.8, steady) or one side wins, on one MLflow chart per epoch."""
+        if self.model.pretraining:
+            return {}  # D does not run in the L1 epochs
+        rows = [row for row in self.history if row["epoch"] == self.state["epoch"]]
+        return {
+            f"epoch_{name}": float(np.mean([row[name] for row in rows]))
+            for name in GAME_NAMES
+            if rows
+        }
 
     def flush(self) -> None:
         """Send MLflow every step and epoch score not sent yet (all covered by a checkpoint)."""

@@ -109,7 +109,7 @@ def _train(
         gan.build_optimizers()
     if gan.with_logits is not None:
         gan.set_class_prior(class_prior(train_data, gan.centres))
-    checkpoints = CheckpointStore(paths.checkpoints, writable=chief)
+    checkpoints = CheckpointStore(paths.checkpoints, cfg.keep_checkpoints, writable=chief)
     state: dict[str, Any] = {
         "epoch": 0,
         "step": 0,
