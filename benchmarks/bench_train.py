@@ -8,6 +8,11 @@ train step (ColorGAN.train_on_batch, one tf.function) in float32 and in mixed bf
 same architecture trained the way the tutorial writes it (eager GradientTape loop); the
 achieved FLOP/s against this machine's measured matrix-multiply peak.
 
+The step anatomy (``--anatomy-size``, default 96, bench_quality's size): the compiled step of
+each training phase (L1 or adversarial, the pretrained backbone frozen or learning) in
+float32 and bfloat16, and from them D's share of the adversarial step and what freezing the
+backbone in the adversarial phase (train.freeze_encoder_adversarial) saves.
+
 The loop (``--loop-epochs``, at params.yaml's image size and batch, float32): the train
 stage's own code (`train()`: fit with its callbacks, the real input pipeline on the bundled
 sample, MLflow tracking into a SQLite store, validation, checkpoints) run twice in fresh
@@ -132,6 +137,51 @@ def compiled_step_rate(gan, lightness, real_ab, steps: int) -> float:
     return BATCH * steps / (time.perf_counter() - started)
 
 
+# The training phases, as (name, L1 pre-training?, encoder frozen?): what ColorGAN.set_phase
+# switches between, cheapest first. "D's share" is the adversarial step less the L1 step.
+PHASES = (
+    ("L1, encoder frozen", True, True),
+    ("L1, encoder learning", True, False),
+    ("adversarial, encoder frozen", False, True),
+    ("adversarial, encoder learning", False, False),
+)
+
+
+def step_anatomy(size: int, steps: int) -> None:
+    """Where the adversarial step's time goes at ``size`` (the recipe's 96 px): each phase's
+    compiled step in float32 and bfloat16, so D's share (adversarial less L1) and the
+    backbone's share (learning less frozen) read off the table."""
+    params = parse_params({"preprocess": {"image_size": size}, "tracking": {"enabled": False}})
+    rng = np.random.default_rng(0)
+    lightness = tf.constant(rng.uniform(-1, 1, (BATCH, size, size, 1)), tf.float32)
+    real_ab = tf.constant(rng.uniform(-0.3, 0.3, (BATCH, size, size, 2)), tf.float32)
+    print(f"\nstep anatomy at {size} px, batch {BATCH} (Lite0 encoder, PatchGAN, DiffAugment)")
+    print(f"  {'phase':32s} {'float32':>14s} {'bfloat16':>14s}")
+    rates: dict[str, dict[str, float]] = {}
+    for name, pretraining, frozen in PHASES:
+        for policy in ("float32", "mixed_bfloat16"):
+            with training_numerics(policy, deterministic=False, image_size=size):
+                keras.utils.set_random_seed(0)
+                gan = build_gan(params)
+                gan.set_phase(pretraining, frozen)
+                rates.setdefault(name, {})[policy] = compiled_step_rate(
+                    gan, lightness, real_ab, steps
+                )
+        print(
+            f"  {name:32s} {rates[name]['float32']:8.1f} img/s "
+            f"{rates[name]['mixed_bfloat16']:8.1f} img/s"
+        )
+    ms = {name: 1000 * BATCH / r["float32"] for name, r in rates.items()}
+    learning, frozen = ms["adversarial, encoder learning"], ms["adversarial, encoder frozen"]
+    d_learning = 1 - ms["L1, encoder learning"] / learning
+    d_frozen = 1 - ms["L1, encoder frozen"] / frozen
+    print(
+        f"  float32: D's share of the adversarial step {d_learning:.0%} (encoder learning), "
+        f"{d_frozen:.0%} (frozen); "
+        f"freezing the backbone in the adversarial phase: {learning / frozen:.2f}x images/s"
+    )
+
+
 def _stage_env(project: Path) -> dict[str, str]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src")])
@@ -227,11 +277,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--loop-epochs", type=int, default=6, help="0: skip the loop")
     parser.add_argument("--loop-only", action="store_true")
+    parser.add_argument(
+        "--anatomy-size", type=int, default=96, help="step anatomy at this size; 0: skip"
+    )
     args = parser.parse_args()
     if args.loop_epochs:
         loop_benchmark(args.loop_epochs)
     if args.loop_only:
         return
+    if args.anatomy_size:
+        step_anatomy(args.anatomy_size, args.steps)
     peaks = {"float32": matmul_peak(tf.float32), "mixed_bfloat16": matmul_peak(tf.bfloat16)}
     print(
         f"matmul peak: float32 {peaks['float32'] / 1e9:.0f} GFLOP/s, "
