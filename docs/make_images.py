@@ -3,6 +3,8 @@
 python docs/make_images.py                     # after `make run`: the default run's pictures
 python docs/make_images.py --model /tmp/colorgan-bench-quality/runs/<run>/models \\
     --photos ../shared/datasets/bsds500/test    # the BSDS500 recipe of bench_quality.py
+python docs/make_images.py --model <GAN>/models --photos ../shared/datasets/bsds500/test \\
+    --compare <L1 only>/models <GAN, old rule>/models   # also compare.png: one row per photo
 
 With --photos, every photo of the folder is colorized at full resolution (as `colorgan
 colorize` does) and scored by CIEDE2000 against the original; the before/after strip shows
@@ -82,6 +84,17 @@ def from_photos(model: Path, photos: Path, out: Path, per_picture: int = 4) -> N
     print("CIEDE2000 of the strip's photos:", [round(s, 2) for s, _ in evenly(scored, per_picture)])
 
 
+def compare(model: Path, others: list[Path], photos: Path, out: Path, count: int = 5) -> None:
+    """compare.png: photos picked evenly along ``model``'s CIEDE2000 ranking, one row each:
+    gray | each of ``others`` | ``model`` | original, all at full resolution."""
+    chosen = evenly(ranked_rows(model, sorted(photos.iterdir())), count)
+    colorizers = [Colorizer.load(path) for path in others]
+    rows = []
+    for _, (gray, output, truth) in chosen:
+        rows.append([gray, *[c.colorize(truth) for c in colorizers], output, truth])
+    strip(rows).save(out / "compare.png", optimize=True)
+
+
 def from_sample_run(out: Path, per_picture: int = 6) -> None:
     """The default run (`make run`): its test photos at full resolution, picked evenly along
     their CIEDE2000 ranking, and the evaluate stage's pictures."""
@@ -101,9 +114,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a folder holding generator.keras")
     parser.add_argument("--photos", type=Path, help="held-out colour photos to show")
     parser.add_argument("--out", type=Path, default=HERE / "images")
+    parser.add_argument(
+        "--compare", type=Path, nargs="*", default=[], help="models folders shown beside --model"
+    )
     args = parser.parse_args()
     if args.photos:
         from_photos(args.model or Path("models"), args.photos, args.out)
+        if args.compare:
+            compare(args.model or Path("models"), args.compare, args.photos, args.out)
     else:
         from_sample_run(args.out)
 
