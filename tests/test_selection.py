@@ -126,20 +126,23 @@ def test_when_no_epoch_passes_the_guard_the_highest_psnr_is_kept_and_the_reason_
     assert "kept the highest validation PSNR (validation PSNR 21.00 dB" in words
 
 
+class RecordingRun(MlflowRun):
+    """An MLflow run with no store that keeps the (step, scores) rows it is sent."""
+
+    def __init__(self):
+        super().__init__(None)
+        self.rows = []
+
+    def log_steps(self, rows):
+        self.rows += rows
+
+
 def test_a_kept_kid_survives_the_checkpoint_and_reaches_mlflow_each_epoch(tmp_path):
     # Given a monitor under realism with a guard every epoch passes (an untrained G's
     # colours are nearly gray).
-    class Recorder(MlflowRun):
-        def __init__(self):
-            super().__init__(None)
-            self.rows = []
-
-        def log_steps(self, rows):
-            self.rows += rows
-
     keras.utils.set_random_seed(0)
     gan = build_gan(parse_params(TINY_PARAMS))
-    run, store, state = Recorder(), CheckpointStore(tmp_path / "ckpt"), {"epoch": 0, "step": 2}
+    run, store, state = RecordingRun(), CheckpointStore(tmp_path / "ckpt"), {"epoch": 0, "step": 2}
     select = EpochSelection("realism", -100.0, (1e-9, 1e9))
     validation = ValidationSet(*_batch())
     monitor = TrainingMonitor(

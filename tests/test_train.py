@@ -23,6 +23,7 @@ from colorgan.training.monitor import NonFiniteLoss, TrainingMonitor, instance_n
 from colorgan.training.selection import ValidationSet
 from tests.conftest import TINY_PARAMS, deep_update, dvc_env, run
 from tests.test_gan import _batch
+from tests.test_selection import RecordingRun
 
 
 def _no_noise(epoch):
@@ -187,21 +188,13 @@ def test_the_store_keeps_the_newest_checkpoints_or_every_one(tmp_path, keep, lef
 def test_each_adversarial_epoch_logs_its_mean_d_accuracy_for_the_balance_chart(
     tmp_path, pretraining
 ):
-    class Recorder(MlflowRun):
-        def __init__(self):
-            super().__init__(None)
-            self.rows = []
-
-        def log_steps(self, rows):
-            self.rows += rows
-
     gan = _gan()
     gan.set_phase(pretraining=pretraining)
     steps = [
         {"step": 1, "epoch": 1, **dict.fromkeys(LOSS_NAMES, 0.0), "d_accuracy": 0.6},
         {"step": 2, "epoch": 1, **dict.fromkeys(LOSS_NAMES, 0.0), "d_accuracy": 0.9},
     ]
-    run, state = Recorder(), {"epoch": 0, "step": 2}
+    run, state = RecordingRun(), {"epoch": 0, "step": 2}
     validation = ValidationSet(*_batch())
     monitor = TrainingMonitor(
         run, CheckpointStore(tmp_path), state, steps, 1, validation, _no_noise
