@@ -209,3 +209,13 @@ def test_each_adversarial_epoch_logs_its_mean_d_accuracy_for_the_balance_chart(
     else:
         assert epoch_rows[0]["epoch_d_accuracy"] == pytest.approx(0.75)
         assert epoch_rows[0]["epoch_g_adv"] == 0.0
+
+
+def test_how_many_checkpoints_are_kept_does_not_stop_a_resume_but_a_freeze_does():
+    from colorgan.training.checkpoints import fingerprint
+
+    def of(**train):
+        return fingerprint(parse_params(deep_update(TINY_PARAMS, {"train": train})))
+
+    assert of(keep_checkpoints=0) == of(keep_checkpoints=2)
+    assert of(freeze_encoder_adversarial=True) != of(freeze_encoder_adversarial=False)

@@ -31,6 +31,7 @@ NOT_FINGERPRINTED = {
     "log_every_steps",
     "checkpoint_every_epochs",
     "checkpoint_every_minutes",
+    "keep_checkpoints",
     "chroma_gain",
 }
 
