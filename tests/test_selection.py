@@ -198,10 +198,19 @@ def test_with_no_gain_passing_the_guard_realism_falls_back_to_the_psnr_fit(
     assert realism_chroma_gain(validation, orange, 0.0, BAND) is None
 
     # A fresh generator paints gray (its last layer starts at zero): no gain makes that
-    # colourful enough for the guard, so keep_best fits the gain by PSNR.
-    _, generator, kept, fitted = _kept_from("realism", 1, tmp_path, caplog)
+    # colourful enough for the guard, so keep_best fits the gain of the L1 epoch by PSNR.
+    _, generator, kept, fitted = _kept_from("realism", 2, tmp_path, caplog)
     assert kept["chroma_gain"] == pytest.approx(fitted)
     assert generator.get_layer("chroma_gain").scale == pytest.approx(fitted)
+    assert fitted != pytest.approx(1.0)  # so the next test's 1.0 is realism's doing
+
+
+def test_realism_leaves_an_adversarial_epoch_at_gain_one(tmp_path, caplog):
+    gan, generator, kept, fitted = _kept_from("realism", 1, tmp_path, caplog)
+    assert fitted != pytest.approx(1.0)  # PSNR would have scaled it
+    assert kept["chroma_gain"] == 1.0
+    assert generator is gan.generator  # shipped as trained, no gain layer
+    assert "chroma gain stays 1.0" in caplog.text
 
 
 def test_other_criteria_still_fit_the_gain_of_an_adversarial_epoch(tmp_path, caplog):

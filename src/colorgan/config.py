@@ -340,8 +340,9 @@ class TrainParams(Section):
     chroma_gain: Literal["off", "fit"] = Field(
         "fit",
         description="fit: after training, scale the generator's ab by a gain fitted on the "
-        "validation photos (saved in the model). Under select_epoch: realism, the gain whose "
-        "photos have the lowest KID among those passing realism's guard (1.0 a candidate); "
+        "validation photos (saved in the model). Under select_epoch: realism, an adversarial "
+        "epoch keeps 1.0 (its colour is what D taught), an L1 one the gain whose photos "
+        "have the lowest KID among those passing realism's guard (1.0 a candidate); "
         "otherwise, or when no gain passes, the largest gain whose validation PSNR stays "
         "select_margin_db above gray's and whose colourfulness stays within the truth's",
     )
