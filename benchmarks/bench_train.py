@@ -11,7 +11,8 @@ achieved FLOP/s against this machine's measured matrix-multiply peak.
 The step anatomy (``--anatomy-size``, default 96, bench_quality's size): the compiled step of
 each training phase (L1 or adversarial, the pretrained backbone frozen or learning) in
 float32 and bfloat16, and from them D's share of the adversarial step and what freezing the
-backbone in the adversarial phase (train.freeze_encoder_adversarial) saves.
+backbone in the adversarial phase (train.freeze_encoder_adversarial) saves; and the frozen
+adversarial step with D at half and twice its default width (model.discriminator.base_filters).
 
 The loop (``--loop-epochs``, at params.yaml's image size and batch, float32): the train
 stage's own code (`train()`: fit with its callbacks, the real input pipeline on the bundled
@@ -180,6 +181,22 @@ def step_anatomy(size: int, steps: int) -> None:
         f"{d_frozen:.0%} (frozen); "
         f"freezing the backbone in the adversarial phase: {learning / frozen:.2f}x images/s"
     )
+    # D's width: its last 4x4 convolution (base_filters * 2**depth out, at 1/8 of the side)
+    # holds most of its FLOPs, which grow with the square of base_filters.
+    base = params.model.discriminator.base_filters
+    for filters in (base // 2, base * 2):
+        raw = params.model_dump()
+        raw["model"]["discriminator"]["base_filters"] = filters
+        wider = parse_params(raw)
+        with training_numerics("float32", deterministic=False, image_size=size):
+            keras.utils.set_random_seed(0)
+            gan = build_gan(wider)
+            gan.set_phase(False, True)
+            rate = compiled_step_rate(gan, lightness, real_ab, steps)
+        print(
+            f"  adversarial, encoder frozen, D base_filters {filters:3d} (default {base}): "
+            f"{rate:6.1f} img/s, {frozen / (1000 * BATCH / rate):.2f}x the default's images/s"
+        )
 
 
 def _stage_env(project: Path) -> dict[str, str]:

@@ -50,7 +50,14 @@ TINY_PARAMS = {
         "generator": {"encoder": "unet", "depth": 3, "base_filters": 8, "max_filters": 32},
         "discriminator": {"depth": 2, "base_filters": 8, "pixel_gan": False},
     },
-    "train": {"epochs": 2, "pretrain_epochs": 0, "batch_size": 8, "steps_per_epoch": 2},
+    # A checkpoint every epoch: the kill-and-resume tests wait for the second one.
+    "train": {
+        "epochs": 2,
+        "pretrain_epochs": 0,
+        "batch_size": 8,
+        "steps_per_epoch": 2,
+        "checkpoint_every_epochs": 1,
+    },
     "evaluate": {"views_per_photo": 2, "set_metrics": False},
 }
 # The one project every reading test shares: each evaluate output present.

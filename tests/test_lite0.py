@@ -220,12 +220,13 @@ def test_a_lite0_generator_colorizes_at_any_size_with_the_same_weights():
 
 
 def test_phases_split_training_where_a_switch_flips():
-    cfg = TrainParams(epochs=10, pretrain_epochs=6, encoder_frozen_epochs=2)
+    learning = {"freeze_encoder_adversarial": False}  # the backbone learns in the GAN epochs
+    cfg = TrainParams(epochs=10, pretrain_epochs=6, encoder_frozen_epochs=2, **learning)
 
     assert cfg.phases() == [(2, True, True), (6, True, False), (10, False, False)]
-    assert TrainParams(epochs=5, pretrain_epochs=0, encoder_frozen_epochs=0).phases() == [
-        (5, False, False)
-    ]
+    assert TrainParams(
+        epochs=5, pretrain_epochs=0, encoder_frozen_epochs=0, **learning
+    ).phases() == [(5, False, False)]
     # Frozen for longer than training lasts: frozen throughout.
     assert TrainParams(epochs=5, pretrain_epochs=2, encoder_frozen_epochs=7).phases() == [
         (2, True, True),

@@ -184,6 +184,31 @@ def test_the_store_keeps_the_newest_checkpoints_or_every_one(tmp_path, keep, lef
     assert store.latest()[1]["step"] == 12  # the newest one resumes either way
 
 
+def test_g_ema_trails_g_by_the_warmed_up_decay_colours_and_is_checkpointed(tmp_path):
+    gan = _gan(ema_decay=0.9)
+    assert gan.colorizer is gan.generator_ema
+    start = [w.numpy().copy() for w in gan.generator.weights]
+    gan.train_on_batch(*_batch())
+    gan.update_average()
+
+    trained = [w.numpy() for w in gan.generator.weights]
+    assert any(not np.allclose(s, t) for s, t in zip(start, trained, strict=True))
+    decay = 2 / 11  # (1 + n) / (10 + n) after n = 1 step: below 0.9, the average moves fast
+    for s, t, average in zip(start, trained, gan.generator_ema.weights, strict=True):
+        np.testing.assert_allclose(average.numpy(), decay * s + (1 - decay) * t, atol=1e-6)
+    saved = CheckpointStore(tmp_path).save(gan, {"epoch": 1, "step": 1})
+    restored = _gan(ema_decay=0.9)
+    CheckpointStore.restore(restored, saved)
+    for a, b in zip(gan.generator_ema.weights, restored.generator_ema.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_without_g_ema_g_itself_colours():
+    gan = _gan(ema_decay=0.0)
+    assert gan.generator_ema is None
+    assert gan.colorizer is gan.generator
+
+
 @pytest.mark.parametrize("pretraining", [False, True])
 def test_each_adversarial_epoch_logs_its_mean_d_accuracy_for_the_balance_chart(
     tmp_path, pretraining

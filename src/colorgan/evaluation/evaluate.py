@@ -90,6 +90,7 @@ from colorgan.metrics import (
 )
 from colorgan.model.gan import DISCRIMINATORS
 from colorgan.model.losses import real_probability
+from colorgan.model.networks import predict_ab
 from colorgan.realism.features import lite0_class_logits, lite0_features
 from colorgan.realism.semantic import semantic_agreement
 from colorgan.realism.sets import set_comparison
@@ -238,9 +239,9 @@ def predict(params: Params, paths: EvalPaths) -> Predictions:
         paths.prepared / "test", params.train.batch_size, training=False, seed=params.seed
     )
     for lightness, real_ab in dataset:
-        fake_ab = generator(lightness, training=False)
+        fake_ab = generator.predict_on_batch(lightness)  # compiled: see predict_ab
         real.append(join_l_ab(lightness.numpy(), real_ab.numpy()))
-        fake.append(join_l_ab(lightness.numpy(), np.asarray(fake_ab)))
+        fake.append(join_l_ab(lightness.numpy(), fake_ab))
         if limit and sum(map(len, real)) >= limit:
             break
     return Predictions(*(np.concatenate(part)[:limit] for part in (real, fake)))
@@ -357,7 +358,7 @@ def judge_views(
     scores: dict[str, list[np.ndarray]] = {}
     for index in batch_indices(len(lab), params.train.batch_size, params.seed):
         lightness, ab = lab[index, ..., :1], lab[index, ..., 1:]
-        fake_ab = np.asarray(generator(lightness, training=False))
+        fake_ab = generator.predict_on_batch(lightness)
         shown = shown_real_ab(ab, factor)
         for name, head in discriminators.items():
             real = patch_probabilities(head, lightness, shown, kind, batch_statistics)
@@ -504,13 +505,7 @@ def empty_head_plots(heads: dict[str, HeadResult]) -> dict[str, pd.DataFrame]:
 
 def colorize(generator: keras.Model, lab: np.ndarray, batch_size: int) -> np.ndarray:
     """The shipped generator's colours for the views' L, as scaled Lab."""
-    fake_ab = np.concatenate(
-        [
-            np.asarray(generator(lab[start : start + batch_size, ..., :1], training=False))
-            for start in range(0, len(lab), batch_size)
-        ]
-    )
-    return join_l_ab(lab[..., :1], fake_ab)
+    return join_l_ab(lab[..., :1], predict_ab(generator, lab[..., :1], batch_size))
 
 
 def feature_sets(lab: np.ndarray, generator: keras.Model, batch_size: int) -> dict[str, np.ndarray]:

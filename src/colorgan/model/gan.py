@@ -41,6 +41,11 @@ class ColorGAN(keras.Model):
     A pretrained encoder (the generator's ``encoder`` layer) has an optimizer of its own,
     usually at a lower learning rate, and is left alone while ``encoder_frozen`` is set: the
     decoder first learns to read the ImageNet features before they may move.
+
+    ``generator_ema``, a second generator of the same architecture, holds G's weights
+    averaged over the steps (StyleGAN's G_ema; Yazici et al. 2019): the adversarial game
+    makes G's colours swing from step to step, and the average sits in the middle of the
+    swing. It is the ``colorizer``: what validation scores and what is shipped.
     """
 
     def __init__(
@@ -55,10 +60,17 @@ class ColorGAN(keras.Model):
         color_enhance_factor: float = 1.0,
         diff_augment: tuple[str, ...] = (),
         class_weight: float = 1.0,
+        generator_ema: keras.Model | None = None,
+        ema_decay: float = 0.99,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.generator = generator
+        self.generator_ema = generator_ema
+        self.ema_decay = ema_decay
+        self._averaging = None  # the compiled update_average, made on first use
+        if generator_ema is not None:
+            generator_ema.set_weights(generator.get_weights())
         self.discriminator = discriminator
         self.pixel_discriminator = pixel_discriminator
         self.color_enhance_factor = color_enhance_factor
@@ -106,6 +118,36 @@ class ColorGAN(keras.Model):
         if self.e_optimizer is not None:
             named["e_optimizer"] = self.e_optimizer
         return named
+
+    @property
+    def colorizer(self) -> keras.Model:
+        """The generator that colours: the weight average when there is one, else G."""
+        return self.generator if self.generator_ema is None else self.generator_ema
+
+    def update_average(self) -> None:
+        """Move G_ema one step towards G: ema = d * ema + (1 - d) * G, with d warming up as
+        (1 + n) / (10 + n) after n steps (TensorFlow's ExponentialMovingAverage) until it
+        reaches ``ema_decay``, so that a short run's average is not its initial weights.
+        Called between steps (AverageGenerator), where a mirrored variable may be assigned."""
+        if self.generator_ema is None:
+            return
+        if self._averaging is None:
+            pairs = [
+                (average, weight)
+                for average, weight in zip(
+                    self.generator_ema.weights, self.generator.weights, strict=True
+                )
+                if "float" in str(weight.dtype)
+            ]
+
+            def average_step():
+                steps = ops.cast(self.g_optimizer.iterations, "float32")
+                decay = ops.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
+                for average, weight in pairs:
+                    average.assign(decay * average + (1.0 - decay) * weight)
+
+            self._averaging = tf.function(average_step)
+        self._averaging()
 
     def _encoder_variables(self) -> list:
         """The pretrained encoder's trainable weights (its batch norm stays frozen)."""
@@ -267,7 +309,7 @@ class ColorGAN(keras.Model):
 
     def test_step(self, data):
         lightness, real_ab = data[0], data[1]
-        fake_ab = self.generator(lightness, training=False)
+        fake_ab = self.colorizer(lightness, training=False)
         self.val_l1.update_state(ops.mean(ops.abs(real_ab - fake_ab)))
         return _reducible({"g_l1": self.val_l1.result()})
 
@@ -298,6 +340,10 @@ def build_gan(params: Params, loss_scaling: bool = False) -> ColorGAN:
         color_enhance_factor=params.train.color_enhance_factor,
         diff_augment=tuple(params.train.diff_augment),
         class_weight=params.train.class_weight,
+        generator_ema=build_generator(size, params.model.generator)
+        if params.train.ema_decay
+        else None,
+        ema_decay=params.train.ema_decay,
     )
     train = params.train
     clip = {"clipnorm": train.grad_clip_norm} if train.grad_clip_norm else {}
@@ -312,3 +358,10 @@ def build_gan(params: Params, loss_scaling: bool = False) -> ColorGAN:
         e_optimizer=optimizer(train.encoder_learning_rate),
     )
     return gan
+
+
+class AverageGenerator(keras.callbacks.Callback):
+    """Keeps the GAN's G_ema one step behind G after every training step."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.model.update_average()

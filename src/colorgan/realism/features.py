@@ -78,7 +78,8 @@ def _run_batched(network: Callable[[], keras.Model], images: Photos, size: int) 
     outputs = []
     for start in range(0, len(images), FEATURE_BATCH):
         batch = np.stack([_as_float_square(i, size) for i in images[start : start + FEATURE_BATCH]])
-        outputs.append(np.asarray(model(imagenet_normalize(batch), training=False)))
+        # Keras' compiled predict function (made once per model): twice an eager call's speed.
+        outputs.append(model.predict_on_batch(imagenet_normalize(batch)))
     return np.concatenate(outputs).astype(np.float64)
 
 

@@ -173,6 +173,8 @@ class CheckpointStore:
 
 def _networks(gan: ColorGAN) -> list[tuple[str, object]]:
     networks = [("generator", gan.generator), ("discriminator", gan.discriminator)]
+    if gan.generator_ema is not None:
+        networks.append(("generator_ema", gan.generator_ema))
     if gan.pixel_discriminator is not None:
         networks.append(("pixel_discriminator", gan.pixel_discriminator))
     return networks

@@ -75,7 +75,7 @@ class TrainingMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.state["epoch"] = epoch + 1
-        fake_ab = selection.predict_ab(self.model.generator, self.validation.lightness)
+        fake_ab = selection.predict_ab(self.model.colorizer, self.validation.lightness)
         scores = self.select.score(self.validation, fake_ab)  # realism adds val_kid
         self.state["scores"] = scores
         self.epoch_scores[self.state["step"]] = scores | self.game_means()

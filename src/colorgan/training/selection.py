@@ -31,7 +31,7 @@ from colorgan.config import TrainParams
 from colorgan.data.dataset import make_dataset
 from colorgan.metrics import ciede2000, colorfulness, psnr
 from colorgan.model.gan import ColorGAN
-from colorgan.model.networks import with_chroma_gain
+from colorgan.model.networks import predict_ab, with_chroma_gain
 from colorgan.realism.features import lite0_features
 from colorgan.realism.kid import kernel_inception_distance
 from colorgan.training.checkpoints import CheckpointStore
@@ -78,16 +78,6 @@ class ValidationSet:
             np.concatenate(lightness)[:MAX_VALIDATION_PHOTOS],
             np.concatenate(ab)[:MAX_VALIDATION_PHOTOS],
         )
-
-
-def predict_ab(generator: keras.Model, lightness: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """The generator's ab for many photos, in inference mode, a batch at a time."""
-    return np.concatenate(
-        [
-            np.asarray(generator(lightness[start : start + batch_size], training=False))
-            for start in range(0, len(lightness), batch_size)
-        ]
-    )
 
 
 def score(validation: ValidationSet, fake_ab: np.ndarray) -> dict[str, float]:
@@ -289,12 +279,12 @@ def keep_best(
     cfg: TrainParams,
     validation: ValidationSet,
 ) -> tuple[keras.Model, dict[str, Any]]:
-    """The generator to ship: the epoch ``train.select_epoch`` keeps, with the chroma gain
-    ``train.chroma_gain`` fits; and what was kept and why, with its validation scores. The
-    GAN's discriminators are set to the same epoch."""
+    """The generator to ship (G_ema when there is one): the epoch ``train.select_epoch``
+    keeps, with the chroma gain ``train.chroma_gain`` fits; and what was kept and why, with
+    its validation scores. The GAN's discriminators are set to the same epoch."""
     best = state.get("best") or {  # a checkpoint from before model selection existed
         "epoch": state["epoch"],
-        "scores": score(validation, predict_ab(gan.generator, validation.lightness)),
+        "scores": score(validation, predict_ab(gan.colorizer, validation.lightness)),
     }
     if cfg.select_epoch != "last" and best["epoch"] != state["epoch"]:
         # D of the same epoch too: evaluation judges G with the D it was trained against.
@@ -308,20 +298,20 @@ def keep_best(
         "scores": best["scores"],
     }
     if cfg.chroma_gain == "off":
-        return gan.generator, kept
+        return gan.colorizer, kept
     if select.criterion == "realism" and kept["epoch"] > cfg.pretrain_epochs:
         # The adversarial loss already set how much colour G paints: a gain would trade the
         # colour D taught for fewer blotches (measured on BSDS: KID chose 0.75, 70% of the
         # truth's colour where the epoch gave 98%).
         log.info("adversarial epoch %d kept by realism: chroma gain stays 1.0", kept["epoch"])
-        return gan.generator, kept
-    fake_ab = predict_ab(gan.generator, validation.lightness)
+        return gan.colorizer, kept
+    fake_ab = predict_ab(gan.colorizer, validation.lightness)
     gain = None
     if select.criterion == "realism":  # PSNR would trade the colour realism chose for PSNR
         gain = realism_chroma_gain(validation, fake_ab, select.margin_db, select.band)
     if gain is None:
         gain = fit_chroma_gain(validation, fake_ab, cfg.select_margin_db)
-    generator = with_chroma_gain(gan.generator, gain)
+    generator = with_chroma_gain(gan.colorizer, gain)
     kept["chroma_gain"] = gain
     kept["scores"] = select.score(validation, predict_ab(generator, validation.lightness))
     log.info("chroma gain %.2f fitted on %d validation photos", gain, len(fake_ab))

@@ -25,7 +25,7 @@ from colorgan.config import Params
 from colorgan.data.dataset import count_examples, make_dataset
 from colorgan.errors import ColorganError
 from colorgan.model.colour_classes import empirical_prior, rebalancing_weights
-from colorgan.model.gan import DISCRIMINATORS, LOSS_NAMES, ColorGAN, build_gan
+from colorgan.model.gan import DISCRIMINATORS, LOSS_NAMES, AverageGenerator, ColorGAN, build_gan
 from colorgan.serving.pyfunc import log_colorizer
 from colorgan.tracking import runs, store
 from colorgan.training import distribution
@@ -152,7 +152,7 @@ def _train(
                 initial_epoch=state["epoch"],
                 steps_per_epoch=steps,
                 shuffle=False,  # make_dataset shuffles; Keras cannot shuffle a tf.data stream
-                callbacks=[monitor],
+                callbacks=[AverageGenerator(), monitor],  # G_ema first: the monitor scores it
                 verbose=1 if sys.stdout.isatty() else 2,  # a bar on a terminal, lines in logs
             )
         monitor.flush()  # a resumed run that had finished: what the kill kept from MLflow
