@@ -230,9 +230,8 @@ def split_views(split_dir: Path, params: Params) -> np.ndarray:
 # --- colour quality of the stored squares ----------------------------------------------------
 
 
-def predict(params: Params, paths: EvalPaths) -> Predictions:
+def predict(generator: keras.Model, params: Params, paths: EvalPaths) -> Predictions:
     """Run G (inference mode, as shipped) over the test split's stored squares."""
-    generator = keras.models.load_model(paths.models / "generator.keras")
     limit = params.evaluate.max_images or None
     real, fake = [], []
     dataset = make_dataset(
@@ -583,9 +582,9 @@ def judged_heads(
         sections = {name: {"status": "untrained"} for name in saved_heads(paths.models)}
         return {}, sections, empty_head_plots({})
     discriminators = load_discriminators(paths.models)
+    trained = trained_generator(generator)  # one model: its predict function is made once
     judged = {
-        split: judge_views(lab, trained_generator(generator), discriminators, params)
-        for split, lab in views.items()
+        split: judge_views(lab, trained, discriminators, params) for split, lab in views.items()
     }
     heads, plots = head_results(judged["val"], judged["test"], params.evaluate.threshold)
     sections = {name: {"status": "trained", **_rounded(h.metrics)} for name, h in heads.items()}
@@ -595,9 +594,10 @@ def judged_heads(
 def evaluate(params: Params, paths: EvalPaths) -> dict[str, object]:
     """Score the test split; write metrics, plots, pictures and the report. Returns the metrics."""
     training = training_summary(read_train_metrics(paths.train_metrics), params)
-    predictions = predict(params, paths)
-    scores = per_image_table(predictions)
+    # Loaded once: each load would make (and trace) its own compiled predict function.
     generator = keras.models.load_model(paths.models / "generator.keras")
+    predictions = predict(generator, params, paths)
+    scores = per_image_table(predictions)
     views = {split: split_views(paths.prepared / split, params) for split in ("val", "test")}
     heads, head_sections, plots = judged_heads(
         generator, views, params, paths, bool(training["d_trained"])
