@@ -22,9 +22,17 @@ def init() -> keras.initializers.Initializer:
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
+# Batch norm's running statistics move a tenth of the way to each batch's (PyTorch's default,
+# which pix2pix trains with; Keras' 0.99 moves a hundredth). In the adversarial phase G's
+# weights drift within a few steps, and statistics averaged over the last hundred steps made
+# the saved generator colour unlike the G that trained (validation PSNR 0.15 dB lower on
+# average over the adversarial epochs of the default run, 0.3 dB on the worst).
+BATCH_NORM_MOMENTUM = 0.9
+
+
 def normalization(kind: str) -> layers.Layer | None:
     if kind == "batch":
-        return layers.BatchNormalization()
+        return layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM)
     if kind == "instance":
         return layers.GroupNormalization(groups=-1)  # one group per channel = instance norm
     return None
@@ -171,7 +179,7 @@ def build_pixel_discriminator(image_size: int, params: DiscriminatorParams) -> k
     x = layers.Conv2D(params.base_filters * 2, 1, kernel_initializer=init())(x)
     x = layers.LeakyReLU(0.2)(x)  # (b, 64, 64, 64)
     x = layers.Conv2D(params.base_filters * 4, 1, kernel_initializer=init(), use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM)(x)
     x = layers.LeakyReLU(0.2)(x)  # (b, 64, 64, 128)
     logits = layers.Conv2D(1, 1, kernel_initializer=init(), dtype="float32", name="pixel_logits")(
         x
