@@ -29,7 +29,7 @@ from colorgan.training.train import _summarize
 from tests.conftest import REPO, TINY_PARAMS, deep_update
 from tests.test_gan import _batch
 
-BAND = (0.6, 1.3)  # train.select_colorfulness_band's default
+BAND = (0.6, 1.3)  # a guard of train.select_colorfulness_band (the default is [0.5, 1.3])
 MARGIN = -1.0  # up to 1 dB below gray: the margin a GAN near gray's PSNR needs (BSDS research)
 
 
@@ -240,7 +240,7 @@ def test_train_json_says_whether_the_kept_epoch_is_adversarial_and_why():
 
 def test_realism_is_the_default_and_its_band_must_be_ordered():
     train = parse_params({}).train
-    assert (train.select_epoch, train.select_colorfulness_band) == ("realism", [0.6, 1.3])
+    assert (train.select_epoch, train.select_colorfulness_band) == ("realism", [0.5, 1.3])
     assert parse_params({"train": {"select_margin_db": -2.0}}).train.select_margin_db == -2.0
     for band in ([1.3, 0.6], [0.8, 0.8]):
         with pytest.raises(ParamsError, match=r"0 < low < high .*got \["):

@@ -274,12 +274,13 @@ class TrainParams(Section):
         "No gradient then flows into the backbone: the adversarial step costs 0.76x",
     )
     ema_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        0.0,
+        0.8,
         description="G's weights are also averaged over the steps (an exponential moving "
         "average, StyleGAN's G_ema): the average is what each epoch's validation scores and "
         "what is kept and shipped. The decay warms up as (1 + n) / (10 + n) over the first "
-        "steps n; 0 = off (the last step's G). 0.99 on the bundled run's 400 adversarial "
-        "steps averaged the colour away (see README)",
+        "steps n; 0 = off (the last step's G). 0.8 (about the last 5 steps) takes out the "
+        "step-to-step swings of the adversarial game and keeps its colour; 0.99 on the "
+        "bundled run's 400 adversarial steps averaged the colour away (see README)",
     )
     label_smoothing: Annotated[float, Field(ge=0.0, lt=0.5)] = Field(
         0.0, description="D's target for real pairs is 1 - this (one-sided)"
@@ -339,7 +340,7 @@ class TrainParams(Section):
         "gray's",
     )
     select_colorfulness_band: list[Annotated[float, Field(gt=0.0)]] = Field(
-        [0.6, 1.3],
+        [0.5, 1.3],
         min_length=2,
         max_length=2,
         description="[low, high] validation colourfulness / the truth's that realism's guard "
