@@ -209,7 +209,7 @@ def test_realism_leaves_an_adversarial_epoch_at_gain_one(tmp_path, caplog):
     gan, generator, kept, fitted = _kept_from("realism", 1, tmp_path, caplog)
     assert fitted != pytest.approx(1.0)  # PSNR would have scaled it
     assert kept["chroma_gain"] == 1.0
-    assert generator is gan.generator  # shipped as trained, no gain layer
+    assert generator is gan.colorizer  # shipped as trained (G_ema by default), no gain layer
     assert "chroma gain stays 1.0" in caplog.text
 
 
