@@ -202,6 +202,9 @@ def run(
     return result
 
 
+GIT = ["git", "-c", "user.name=colorgan-tests", "-c", "user.email=tests@colorgan.invalid"]
+
+
 def override_params(project: Path, overrides: dict) -> None:
     """Merge ``overrides`` into the project's params.yaml."""
     params = yaml.safe_load((project / "params.yaml").read_text())
@@ -221,10 +224,9 @@ def copy_project(project: Path, overrides: dict | None = None) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     override_params(project, deep_update(TINY_PARAMS, overrides or {}))
-    git = ["git", "-c", "user.name=colorgan-tests", "-c", "user.email=tests@colorgan.invalid"]
     run(["git", "init", "-q"], project)
-    run([*git, "add", "-A"], project)
-    run([*git, "commit", "-qm", "init"], project)
+    run([*GIT, "add", "-A"], project)
+    run([*GIT, "commit", "-qm", "init"], project)
     return project
 
 
@@ -238,11 +240,10 @@ def shared_project(
     tmp_path_factory: pytest.TempPathFactory,
     worker_id: str,
     name: str,
-    overrides: dict | None,
-    command: list[str],
+    build: Callable[[Path], None],
 ) -> Path:
-    """A project made once per session, whichever pytest-xdist worker needs it first, by
-    running ``command`` on a fresh copy; the other workers wait for it, then share it."""
+    """A project made once per session by ``build(path)``, whichever pytest-xdist worker
+    needs it first; the other workers wait for it, then share it."""
     shared = tmp_path_factory.getbasetemp()
     if worker_id != "master":  # every worker's basetemp is a folder of the session's
         shared = shared.parent
@@ -250,42 +251,58 @@ def shared_project(
     with FileLock(shared / f"{name}.lock"):
         if not complete.exists():
             shutil.rmtree(project.parent, ignore_errors=True)  # a build that failed
-            copy_project(project, overrides)
-            run(command, project)
+            build(project)
             complete.touch()
     return project
 
 
-@pytest.fixture(scope="session")
-def trained_project(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """One tiny project on which `dvc repro` has run, shared by the tests that only read it.
-
-    Tests must not modify it, nor run DVC in it (two workers' DVC would contend for its
-    lock): copy it with ``trained_copy``, or use make_project for a project of your own.
-    """
-    return shared_project(tmp_path_factory, worker_id, "trained", TRAINED_PARAMS, ["dvc", "repro"])
+def copy_prepared(prepared: Path, project: Path, overrides: dict | None = None) -> Path:
+    """A copy of the prepared project at ``project``, with training (not data) parameters
+    overridden: preprocess stays up to date."""
+    shutil.copytree(prepared, project, ignore=shutil.ignore_patterns("tmp"))
+    override_params(project, overrides or {})
+    return project
 
 
 @pytest.fixture(scope="session")
 def prepared_project(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """A tiny project up to its training shards (`dvc repro preprocess`); copy it with
     ``make_prepared``."""
-    command = ["dvc", "repro", "preprocess"]
-    return shared_project(tmp_path_factory, worker_id, "prepared", None, command)
+
+    def build(project: Path) -> None:
+        copy_project(project)
+        run(["dvc", "repro", "preprocess"], project)
+
+    return shared_project(tmp_path_factory, worker_id, "prepared", build)
+
+
+@pytest.fixture(scope="session")
+def trained_project(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, prepared_project: Path
+) -> Path:
+    """One tiny project on which `dvc repro` has run, shared by the tests that only read it.
+
+    Tests must not modify it, nor run DVC in it (two workers' DVC would contend for its
+    lock): copy it with ``trained_copy``, or use make_project for a project of your own.
+    """
+
+    def build(project: Path) -> None:
+        # The prepared project's data stages are this one's (TRAINED_PARAMS change no data
+        # parameter): `dvc repro` then trains and evaluates, and finds the rest up to date.
+        copy_prepared(prepared_project, project, TRAINED_PARAMS)
+        # Committed, as a fresh copy's parameters are: runs are named by what they change
+        # against the committed params.yaml.
+        run([*GIT, "commit", "-qam", "trained project's parameters"], project)
+        run(["dvc", "repro"], project)
+
+    return shared_project(tmp_path_factory, worker_id, "trained", build)
 
 
 @pytest.fixture
 def make_prepared(prepared_project: Path, tmp_path: Path) -> Callable[..., Path]:
     """Factory: make_prepared(overrides) -> a copy of the prepared project of the test's own,
     with training (not data) parameters overridden: preprocess stays up to date."""
-
-    def make(overrides: dict | None = None) -> Path:
-        project = tmp_path / "project"
-        shutil.copytree(prepared_project, project, ignore=shutil.ignore_patterns("tmp"))
-        override_params(project, overrides or {})
-        return project
-
-    return make
+    return lambda overrides=None: copy_prepared(prepared_project, tmp_path / "project", overrides)
 
 
 @pytest.fixture

@@ -78,13 +78,22 @@ def test_dvc_plots_show_renders_the_csv_plots_and_the_pictures(trained_copy, tmp
     )
 
 
-def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_copy):
+def test_two_runs_compare_in_dvc_and_both_are_in_mlflow_the_second_l1_only_with_d_untrained(
+    trained_copy,
+):
+    """The trained project's run, then a second one with another L1 weight, no set metrics,
+    and pre-training for every epoch: an L1-only run, whose D never took a step (its AUC of
+    about 0.5 would read as "G fools D"). One training and evaluation serves both checks:
+    comparing two runs, and reporting an untrained D (its PatchGAN and its PixelGAN here)."""
     project = trained_copy
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
     run([*git, "add", "-A"], project)
     run([*git, "commit", "-qm", "first run"], project)  # what `dvc metrics diff` compares to
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["l1_weight"] = 5.0
+    # L1-only: pre-training takes every epoch (2); kept epoch: the last (no Lite0 in this run).
+    params["train"]["pretrain_epochs"] = params["train"]["epochs"]
+    params["train"]["select_epoch"] = "last"
     params["evaluate"]["set_metrics"] = False  # no Lite0: its outputs stay, empty
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
@@ -92,20 +101,33 @@ def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_copy):
 
     metrics = json.loads((project / "metrics/eval.json").read_text())
     assert "colorized_vs_real" not in metrics and "gray_vs_real" not in metrics
-    assert "discriminator" in metrics
     for name in ("c2st_confusion.csv", "c2st_gray_confusion.csv"):
         assert pd.read_csv(project / "plots" / name).empty, name
     assert not (project / "reports/two_sample_test.png").exists()
-    assert "evaluate.set_metrics</code> is false" in (project / "reports/report.html").read_text()
+    page = (project / "reports/report.html").read_text()
+    assert "evaluate.set_metrics</code> is false" in page
 
-    # --all: a metric that did not change (two tiny trainings can round to the same PSNR)
-    # is otherwise left out of the diff.
+    # The L1-only run: D untrained, reported so, with no figures.
+    training = metrics["training"]
+    assert training["adversarial"] is False and training["d_trained"] is False
+    assert training["pretrain_epochs"] == 2 and training["selected_epoch"] == 2
+    assert metrics["discriminator"] == metrics["pixel_discriminator"] == {"status": "untrained"}
+    for name in ("confusion.csv", "pr_curve.csv", "roc_curve.csv", "pixel_roc_curve.csv"):
+        table = pd.read_csv(project / "plots" / name)
+        assert table.empty and len(table.columns) == 2, name  # header-only: DVC still renders
+    assert "D never trained (L1-only run): no discriminator figures" in page
+    assert "G fools D" not in page and not (project / "reports/roc_curve.png").exists()
+
+    # The two runs in DVC. --all: a metric that did not change (two tiny trainings can round
+    # to the same PSNR) is otherwise left out of the diff.
     diff = json.loads(run(["dvc", "metrics", "diff", "--all", "--json"], project).stdout)
     psnr = diff["metrics/eval.json"]["psnr"]
     assert isinstance(psnr["old"], float) and isinstance(psnr["new"], float)
-    # The total generator loss weighs L1 by 100 in the first run and by 5 in the second.
+    # The total generator loss weighs L1 by 100 in the first run (plus its adversarial
+    # term) and by 5 in the second.
     g_total = diff["metrics/train.json"]["g_total"]
     assert g_total["new"] < g_total["old"]
+    # ...and in MLflow.
     with sqlite3.connect(project / "mlflow.db") as db:
         runs = db.execute(
             "select runs.run_uuid, params.value from runs join params using (run_uuid) "
@@ -120,31 +142,6 @@ def test_two_runs_compare_in_dvc_and_both_are_in_mlflow(trained_copy):
     # The second run is named by what it changed against the committed params.yaml.
     assert any(name.startswith("l1_weight=5.0") for name in names)
     assert {run_id for (run_id,) in with_psnr} == {run_id for run_id, _ in runs}
-
-
-def test_an_l1_only_run_reports_its_discriminator_untrained_with_no_figures(make_prepared):
-    """Pre-training takes every epoch: D never took a step, and its AUC of about 0.5 would
-    read as "G fools D". Kept epoch: the last (no Lite0 in this tiny run)."""
-    project = make_prepared(
-        {
-            "train": {"pretrain_epochs": 2, "select_epoch": "last"},
-            "tracking": {"enabled": False},
-        }
-    )
-
-    run(["dvc", "repro"], project)
-
-    metrics = json.loads((project / "metrics/eval.json").read_text())
-    training = metrics["training"]
-    assert training["adversarial"] is False and training["d_trained"] is False
-    assert training["pretrain_epochs"] == 2 and training["selected_epoch"] == 2
-    assert metrics["discriminator"] == {"status": "untrained"}
-    for name in ("confusion.csv", "pr_curve.csv", "roc_curve.csv", "pixel_roc_curve.csv"):
-        table = pd.read_csv(project / "plots" / name)
-        assert table.empty and len(table.columns) == 2, name  # header-only: DVC still renders
-    page = (project / "reports/report.html").read_text()
-    assert "D never trained (L1-only run): no discriminator figures" in page
-    assert "G fools D" not in page and not (project / "reports/roc_curve.png").exists()
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.logging.handlers import APILogHandler
 from prefect.settings import PREFECT_API_URL
-from prefect.testing.utilities import prefect_test_harness
 
 from colorgan.orchestration.dvc import STAGES
 from pipelines.colorize import colorize
@@ -32,6 +31,10 @@ from tests.conftest import copy_project, dvc_env, real_photo, run
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory):
     """One Prefect server for the module (starting one takes ~15 s)."""
+    # Imported here, not with the module: it loads the whole Prefect server (~4 s of CPU),
+    # which every pytest-xdist worker would pay at collection, and only one runs this module.
+    from prefect.testing.utilities import prefect_test_harness
+
     home = tmp_path_factory.mktemp("prefect-home")
     os.environ["PREFECT_HOME"] = str(home)
     with prefect_test_harness(server_startup_timeout=120):
@@ -125,11 +128,22 @@ def test_sweep_runs_each_parameter_set_as_an_experiment_and_ranks_them(project):
     assert {row["experiment"] for row in table} <= set(listed)
 
 
-def test_sweep_on_dask_runs_each_parameter_set_as_a_task_on_a_worker(make_project, prefect_api):
+def _l1_weights(project: Path) -> dict[str, float]:
+    """train.l1_weight of every MLflow run in the project's store, by run id."""
+    with sqlite3.connect(project / "mlflow.db") as db:
+        rows = db.execute("select run_uuid, value from params where key = 'train.l1_weight'")
+        return {run_id: float(value) for run_id, value in rows}
+
+
+def test_sweep_on_dask_runs_each_parameter_set_as_a_task_on_a_worker(project):
     from distributed import Client, LocalCluster, get_task_stream
 
-    project = make_project()
-    before = (project / "params.yaml").read_bytes()
+    # From the committed pipeline results, as the sweep above: each branch trains and
+    # evaluates, the stages before training come from DVC's cache (on a fresh project, each
+    # branch would run sample, ingest and preprocess too, none of which this test is about).
+    _commit_results(project)
+    before, runs_before = (project / "params.yaml").read_bytes(), _tracked_runs(project)
+    weights_before = _l1_weights(project)
     runs = [{"train.l1_weight": 10.0}, {"train.l1_weight": 200.0}]
     # Worker processes, as on a real cluster, so tasks, arguments and results cross a process
     # boundary; one thread each, so the two branches can only overlap on two workers.
@@ -178,11 +192,11 @@ def test_sweep_on_dask_runs_each_parameter_set_as_a_task_on_a_worker(make_projec
         for experiment in commit.get("experiments") or []
         for revision in experiment["revs"]
     }
-    assert listed == names
-    assert _tracked_runs(project) == 2
-    with sqlite3.connect(project / "mlflow.db") as db:
-        values = db.execute("select value from params where key = 'train.l1_weight'").fetchall()
-    assert sorted(float(value) for (value,) in values) == [10.0, 200.0]
+    assert listed == names  # the commit's own: the earlier tests' experiments are on others
+    assert _tracked_runs(project) == runs_before + 2
+    weights = _l1_weights(project)
+    new_runs = sorted(weights[run_id] for run_id in weights.keys() - weights_before.keys())
+    assert new_runs == [10.0, 200.0]
     assert (project / "params.yaml").read_bytes() == before
 
 
