@@ -25,7 +25,7 @@ from colorgan.orchestration.dvc import STAGES
 from pipelines.colorize import colorize
 from pipelines.pipeline import pipeline
 from pipelines.sweep import SweepSpec, sweep
-from tests.conftest import copy_project, dvc_env, real_photo, run
+from tests.conftest import GIT, copy_project, dvc_env, real_photo, run
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +96,8 @@ def _commit_results(project: Path) -> None:
     each experiment from the commit: the stages an experiment leaves unchanged come from the
     cache instead of running again."""
     run(["dvc", "repro"], project)  # nothing to do once the pipeline test has run
-    git = ["git", "-c", "user.name=colorgan-tests", "-c", "user.email=tests@colorgan.invalid"]
-    run([*git, "add", "-A"], project)
-    run([*git, "commit", "-qm", "pipeline results", "--allow-empty"], project)
+    run([*GIT, "add", "-A"], project)
+    run([*GIT, "commit", "-qm", "pipeline results", "--allow-empty"], project)
 
 
 def test_overrides_become_a_dvc_experiment_and_params_yaml_is_untouched(project):

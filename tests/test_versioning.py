@@ -16,9 +16,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.conftest import real_photo, run
+from tests.conftest import GIT, real_photo, run
 
-GIT = ["git", "-c", "user.name=colorgan-tests", "-c", "user.email=tests@colorgan.invalid"]
 # One photo in each split at least (split by content hash), with every split at 1/3.
 FIRST = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"]
 ADDED = "flower.jpg"
