@@ -8,7 +8,6 @@ import time
 
 import pandas as pd
 import pytest
-import yaml
 
 from colorgan.training.distribution import DistributionError, make_strategy
 from tests.conftest import dvc_env, free_port, run
@@ -164,20 +163,3 @@ def test_two_workers_survive_a_kill_and_leave_one_run_and_one_checkpoint_series(
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert len(runs) == 1
     assert json.loads((project / "models/run.json").read_text())["run_id"] == runs[0].info.run_id
-
-
-def test_a_mirrored_training_runs_the_stage_and_goes_on_from_its_checkpoint_on_one_device(
-    make_prepared,
-):
-    project = make_prepared({"train": {"distribution": "mirrored"}})
-    mirrored = run([sys.executable, "-m", "stages.train"], project)
-    assert "MirroredStrategy with 1 replica(s)" in mirrored.stderr  # this machine: one CPU
-
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["distribution"] = "none"
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    single = run([sys.executable, "-m", "stages.train"], project)
-
-    assert "resuming from" in single.stderr  # the batch is global: same training, fewer devices
-    losses = pd.read_csv(project / "plots/train_losses.csv")
-    assert losses["step"].tolist() == [1, 2, 3, 4]

@@ -21,7 +21,7 @@ from colorgan.tracking.runs import MlflowRun
 from colorgan.training.checkpoints import CheckpointStore
 from colorgan.training.monitor import NonFiniteLoss, TrainingMonitor, instance_noise
 from colorgan.training.selection import ValidationSet
-from tests.conftest import TINY_PARAMS, deep_update, dvc_env, run
+from tests.conftest import TINY_PARAMS, deep_update, dvc_env, override_params, run
 from tests.test_gan import _batch
 from tests.test_selection import RecordingRun
 
@@ -110,26 +110,30 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path
 
 
 def test_a_killed_training_resumes_from_its_last_checkpoint_in_the_same_mlflow_run(make_prepared):
-    project = make_prepared({"train": {"epochs": 8, "steps_per_epoch": 3}})
-    command = [sys.executable, "-m", "stages.train"]
-    first = subprocess.Popen(
-        command,
-        cwd=project,
-        env=dvc_env(project),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    # Killed under a (one-device) mirrored strategy, resumed under none: the batch is global,
+    # so the checkpoint is the same training whatever the devices.
+    project = make_prepared(
+        {"train": {"epochs": 8, "steps_per_epoch": 3, "distribution": "mirrored"}}
     )
-    state_file = project / "models/checkpoints/epoch-00002/state.json"
-    deadline = time.monotonic() + 300
-    while not state_file.exists():
-        assert first.poll() is None, "training ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    command = [sys.executable, "-m", "stages.train"]
+    killed_log = project.parent / "killed.log"
+    with killed_log.open("w") as log:
+        first = subprocess.Popen(
+            command, cwd=project, env=dvc_env(project), stdout=log, stderr=subprocess.STDOUT
+        )
+        state_file = project / "models/checkpoints/epoch-00002/state.json"
+        deadline = time.monotonic() + 300
+        while not state_file.exists():
+            assert first.poll() is None, "training ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert "MirroredStrategy with 1 replica(s)" in killed_log.read_text()  # this machine: 1 CPU
     killed_at = CheckpointStore(project / "models/checkpoints").latest()[1]
     assert 2 <= killed_at["epoch"] < 8
 
+    override_params(project, {"train": {"distribution": "none"}})
     resumed = run(command, project)
 
     assert f"(epoch {killed_at['epoch']}, step {killed_at['step']})" in resumed.stderr
