@@ -5,11 +5,14 @@ import sys
 
 from colorgan.config import load_params
 from colorgan.orchestration.stage import run_stage
+from colorgan.tracking.store import check_reachable, tracking_uri
 from colorgan.training.allocator import keep_freed_memory
 
 
 def main() -> None:
     params = load_params()
+    if params.tracking.enabled:  # an unreachable server fails in a second, not after TF loads
+        check_reachable(tracking_uri(params.tracking))
     keep_freed_memory()
     from colorgan.training.train import (  # TensorFlow loads only once params are valid
         TrainPaths,

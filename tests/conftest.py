@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -80,7 +79,7 @@ PIPELINE_FIXTURES = {
 
 # Modules whose module-scoped fixtures are expensive (a Prefect server takes ~15 s to start):
 # their tests run on one pytest-xdist worker, so the fixtures are built once, not per worker.
-ONE_WORKER_MODULES = {"test_pipelines.py", "test_sweeps.py"}
+ONE_WORKER_MODULES = {"test_pipelines.py"}
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -297,37 +296,6 @@ def trained_project(
         run(["dvc", "repro"], project)
 
     return shared_project(tmp_path_factory, worker_id, "trained", build)
-
-
-@pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory):
-    """One Prefect server for the module (starting one takes ~15 s)."""
-    # Imported here: the Prefect server costs ~4 s of CPU to load, which every pytest-xdist
-    # worker would pay at collection, and only the workers of ONE_WORKER_MODULES use it.
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    home = tmp_path_factory.mktemp("prefect-home")
-    os.environ["PREFECT_HOME"] = str(home)
-    with prefect_test_harness(server_startup_timeout=120):
-        yield PREFECT_API_URL.value()
-
-
-def tracked_runs(project: Path) -> int:
-    """How many MLflow runs the project's own store holds."""
-    if not (project / "mlflow.db").exists():
-        return 0
-    with sqlite3.connect(project / "mlflow.db") as db:
-        return db.execute("select count(*) from runs").fetchone()[0]
-
-
-def commit_results(project: Path) -> None:
-    """What a user does before trying variations: the pipeline run and committed. DVC builds
-    each experiment from the commit: the stages an experiment leaves unchanged come from the
-    cache instead of running again."""
-    run(["dvc", "repro"], project)
-    run([*GIT, "add", "-A"], project)
-    run([*GIT, "commit", "-qm", "pipeline results", "--allow-empty"], project)
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,13 +16,30 @@ from prefect import get_client
 from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterFlowRunId,
+    TaskRunFilter,
+    TaskRunFilterName,
 )
 from prefect.logging.handlers import APILogHandler
+from prefect.settings import PREFECT_API_URL
 
 from colorgan.orchestration.dvc import STAGES
 from pipelines.colorize import colorize
 from pipelines.pipeline import pipeline
-from tests.conftest import commit_results, copy_project, dvc_env, real_photo, run, tracked_runs
+from pipelines.sweep import SweepSpec, sweep
+from tests.conftest import GIT, copy_project, dvc_env, real_photo, run
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    """One Prefect server for the module (starting one takes ~15 s)."""
+    # Imported here, not with the module: it loads the whole Prefect server (~4 s of CPU),
+    # which every pytest-xdist worker would pay at collection, and only one runs this module.
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +85,120 @@ def test_a_failing_stage_fails_the_flow_with_dvc_error_in_the_logs(tmp_path, pre
     assert "No such file or directory" in logs and "no/such/folder" in logs
 
 
+def _tracked_runs(project: Path) -> int:
+    if not (project / "mlflow.db").exists():
+        return 0
+    with sqlite3.connect(project / "mlflow.db") as db:
+        return db.execute("select count(*) from runs").fetchone()[0]
+
+
+def _commit_results(project: Path) -> None:
+    """What a user does before trying variations: the pipeline run and committed. DVC builds
+    each experiment from the commit: the stages an experiment leaves unchanged come from the
+    cache instead of running again."""
+    run(["dvc", "repro"], project)  # nothing to do once the pipeline test has run
+    run([*GIT, "add", "-A"], project)
+    run([*GIT, "commit", "-qm", "pipeline results", "--allow-empty"], project)
+
+
 def test_overrides_become_a_dvc_experiment_and_params_yaml_is_untouched(project):
-    commit_results(project)
-    before, runs_before = (project / "params.yaml").read_bytes(), tracked_runs(project)
+    _commit_results(project)
+    before, runs_before = (project / "params.yaml").read_bytes(), _tracked_runs(project)
     result = pipeline(str(project), {"train.l1_weight": 50.0})
     assert (project / "params.yaml").read_bytes() == before
     name = result["stages"]["experiment"]
     listed = run(["dvc", "exp", "list", "--name-only"], project).stdout.split()
     assert name in listed
     assert "psnr" in result["metrics"]
-    assert tracked_runs(project) == runs_before + 1  # the temp copy tracked into the project
+    assert _tracked_runs(project) == runs_before + 1  # the temp copy tracked into the project
+
+
+def test_sweep_runs_each_parameter_set_as_an_experiment_and_ranks_them(project):
+    # Evaluation settings only: each experiment scores other test photos of the committed
+    # training (the dask sweep below varies the training itself).
+    runs = [{"evaluate.max_images": 1}, {"evaluate.max_images": 2}]
+    spec = SweepSpec(runs=runs, metric="psnr")
+    _commit_results(project)
+    table = sweep(spec, str(project))
+    assert [row["rank"] for row in table] == [1, 2]
+    assert table[0]["psnr"] >= table[1]["psnr"]
+    assert {row["params"]["evaluate.max_images"] for row in table} == {1, 2}
+    assert len({row["psnr"] for row in table}) == 2  # two evaluations, not one copied
+    listed = run(["dvc", "exp", "list", "--name-only"], project).stdout.split()
+    assert {row["experiment"] for row in table} <= set(listed)
+
+
+def _tracked_test_psnrs(project: Path) -> list[float]:
+    """Every test_psnr in the project's MLflow store: each evaluation logs one more."""
+    with sqlite3.connect(project / "mlflow.db") as db:
+        return [value for (value,) in db.execute("select value from metrics where key='test_psnr'")]
+
+
+def test_sweep_on_dask_runs_each_parameter_set_as_a_task_on_a_worker(project):
+    from distributed import Client, LocalCluster, get_task_stream
+
+    # From the committed pipeline results, as the sweep above: each branch evaluates the
+    # committed training (views_per_photo apart from the sweep above's, so that DVC's run
+    # cache has nothing to restore); the training experiment is the overrides test's.
+    _commit_results(project)
+    before, psnrs_before = (project / "params.yaml").read_bytes(), _tracked_test_psnrs(project)
+    runs = [
+        {"evaluate.max_images": 1, "evaluate.views_per_photo": 3},
+        {"evaluate.max_images": 2, "evaluate.views_per_photo": 3},
+    ]
+    # Worker processes, as on a real cluster, so tasks, arguments and results cross a process
+    # boundary; one thread each, so the two branches can only overlap on two workers.
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+        get_task_stream(client) as stream,
+    ):
+        spec = SweepSpec(runs=runs, runner="dask", dask_address=cluster.scheduler_address)
+        table = sweep(spec, str(project))
+        worker_pids = client.run(os.getpid)
+
+    names = {row["experiment"] for row in table}
+    assert [row["rank"] for row in table] == [1, 2]
+    assert {row["params"]["evaluate.max_images"] for row in table} == {1, 2}
+    assert len({row["psnr"] for row in table}) == 2  # two evaluations, not one copied
+
+    # Prefect: one completed task run per parameter set, running at the same time.
+    async def branch_runs() -> list:
+        async with get_client() as client:
+            name_filter = TaskRunFilterName(any_=sorted(names))
+            return await client.read_task_runs(task_run_filter=TaskRunFilter(name=name_filter))
+
+    import asyncio
+
+    first, second = sorted(asyncio.run(branch_runs()), key=lambda run: run.start_time)
+    assert {first.name, second.name} == names
+    assert first.state.type.value == second.state.type.value == "COMPLETED"
+    assert second.start_time < first.end_time
+
+    # Dask: the two branches were computed by two worker processes, not this one, side by side.
+    computed = [task for task in stream.data if task["key"].startswith("branch-")]
+    assert len(computed) == 2
+    assert len({task["worker"] for task in computed}) == 2
+    assert os.getpid() not in {worker_pids[task["worker"]] for task in computed}
+    windows = [
+        next(part for part in task["startstops"] if part["action"] == "compute")
+        for task in computed
+    ]
+    assert max(w["start"] for w in windows) < min(w["stop"] for w in windows)
+
+    # DVC: exactly these two experiments; MLflow: each branch's evaluation, run on a worker
+    # in a temp copy, reached the project's store (the committed training's run).
+    shown = run(["dvc", "exp", "show", "--json", "--no-fetch"], project).stdout
+    listed = {
+        revision["name"]
+        for commit in json.loads(shown)
+        for experiment in commit.get("experiments") or []
+        for revision in experiment["revs"]
+    }
+    assert listed == names  # the commit's own: the earlier tests' experiments are on others
+    added = Counter(_tracked_test_psnrs(project)) - Counter(psnrs_before)
+    assert sorted(added.elements()) == pytest.approx(sorted(row["psnr"] for row in table), abs=1e-3)
+    assert (project / "params.yaml").read_bytes() == before
 
 
 def test_deployments_deploy_and_a_worker_runs_one(project, prefect_api):
