@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import run
+from tests.conftest import GIT, run
 
 
 def test_evaluate_writes_metrics_plots_pictures_and_one_offline_report(trained_project):
@@ -86,9 +86,8 @@ def test_two_runs_compare_in_dvc_and_both_are_in_mlflow_the_second_l1_only_with_
     about 0.5 would read as "G fools D"). One training and evaluation serves both checks:
     comparing two runs, and reporting an untrained D (its PatchGAN and its PixelGAN here)."""
     project = trained_copy
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
-    run([*git, "add", "-A"], project)
-    run([*git, "commit", "-qm", "first run"], project)  # what `dvc metrics diff` compares to
+    run([*GIT, "add", "-A"], project)
+    run([*GIT, "commit", "-qm", "first run"], project)  # what `dvc metrics diff` compares to
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["l1_weight"] = 5.0
     # L1-only: pre-training takes every epoch (2); kept epoch: the last (no Lite0 in this run).
