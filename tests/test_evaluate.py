@@ -5,9 +5,8 @@ import sqlite3
 
 import pandas as pd
 import pytest
-import yaml
 
-from tests.conftest import GIT, run
+from tests.conftest import GIT, TINY_PARAMS, override_params, run
 
 
 def test_evaluate_writes_metrics_plots_pictures_and_one_offline_report(trained_project):
@@ -88,13 +87,11 @@ def test_two_runs_compare_in_dvc_and_both_are_in_mlflow_the_second_l1_only_with_
     project = trained_copy
     run([*GIT, "add", "-A"], project)
     run([*GIT, "commit", "-qm", "first run"], project)  # what `dvc metrics diff` compares to
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["l1_weight"] = 5.0
     # L1-only: pre-training takes every epoch (2); kept epoch: the last (no Lite0 in this run).
-    params["train"]["pretrain_epochs"] = params["train"]["epochs"]
-    params["train"]["select_epoch"] = "last"
-    params["evaluate"]["set_metrics"] = False  # no Lite0: its outputs stay, empty
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    epochs = TINY_PARAMS["train"]["epochs"]
+    train = {"l1_weight": 5.0, "pretrain_epochs": epochs, "select_epoch": "last"}
+    # No Lite0: its outputs stay, empty.
+    override_params(project, {"train": train, "evaluate": {"set_metrics": False}})
 
     run(["dvc", "repro"], project)
 
