@@ -50,7 +50,7 @@ TINY_PARAMS = {
         "generator": {"encoder": "unet", "depth": 3, "base_filters": 8, "max_filters": 32},
         "discriminator": {"depth": 2, "base_filters": 8, "pixel_gan": False},
     },
-    # A checkpoint every epoch: the kill-and-resume tests wait for the second one.
+    # A checkpoint every epoch: the kill-and-resume test waits for the second one.
     "train": {
         "epochs": 2,
         "pretrain_epochs": 0,
