@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'
-	$(BIN)/python -m compileall -q -j0 -x '/tests?/' $(VENV)/lib > /dev/null || true
+	$(BIN)/python -m compileall -q -j0 -x '/tests/' $(VENV)/lib > /dev/null || true
 	touch $@
 
 run: install
