@@ -209,7 +209,7 @@ def test_git_checkout_and_dvc_checkout_bring_back_the_exact_ingested_photos(sour
     assert len(after) == len(before) + 1
 
 
-def test_each_training_run_logs_its_splits_with_the_dvc_hash_as_digest(source_project, monkeypatch):
+def test_each_training_run_logs_its_splits_with_the_dvc_hash_as_digest(source_project):
     """The MLflow run of a training, opened as the train stage opens it, names the photos of
     each split and DVC's hash of them from dvc.lock; a photo added makes a new digest."""
     from mlflow import MlflowClient
@@ -218,7 +218,7 @@ def test_each_training_run_logs_its_splits_with_the_dvc_hash_as_digest(source_pr
     from colorgan.tracking import runs, store
 
     source = source_project("folder")
-    project = source.project
+    project = source.project  # also the working directory, as the train stage's
     uri = f"sqlite:///{project / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
 
