@@ -14,6 +14,7 @@ from colorgan.model.gan import LOSS_NAMES, build_gan
 from colorgan.model.losses import discriminator_loss
 from colorgan.tracking.runs import MlflowRun
 from colorgan.training.checkpoints import CheckpointStore
+from colorgan.training.distribution import describe, make_strategy
 from colorgan.training.monitor import NonFiniteLoss, TrainingMonitor, instance_noise
 from colorgan.training.selection import ValidationSet
 from tests.conftest import TINY_PARAMS, deep_update, run
@@ -108,9 +109,9 @@ def test_a_checkpoint_made_under_a_mirrored_strategy_resumes_under_none(tmp_path
     """Checkpoints hold plain weights and optimizer arrays, whatever the strategy: a training
     killed under `distribution: mirrored` goes on under `none` (the batch is global: the same
     training). A real kill and resume: test_distribution's two workers."""
-    import tensorflow as tf
-
-    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+    strategy = make_strategy("mirrored")  # as the train stage makes it
+    assert describe(strategy) == "MirroredStrategy with 1 replica(s)"  # this machine: 1 CPU
+    with strategy.scope():
         gan = _gan()
         gan.train_on_batch(*_batch())
         saved = CheckpointStore(tmp_path).save(gan, {"epoch": 1, "step": 1})

@@ -125,8 +125,9 @@ def in_process_dvc(monkeypatch) -> Callable[[Path], None]:
         monkeypatch.chdir(project)
         for variable in ("MLFLOW_TRACKING_URI", "DVC_ROOT"):
             monkeypatch.delenv(variable, raising=False)
+        env = dvc_env(project)
         for variable in ("PATH", "PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL"):
-            monkeypatch.setenv(variable, dvc_env(project)[variable])
+            monkeypatch.setenv(variable, env[variable])
 
     return use
 
