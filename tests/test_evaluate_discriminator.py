@@ -193,6 +193,8 @@ def test_views_are_the_photo_its_mirror_and_sub_windows_in_full_batches():
     np.testing.assert_allclose(views[6], photos[1][:, ::-1] / 255.0, atol=1e-6)
     assert not np.allclose(views[2], views[0], atol=0.02)  # a zoomed-in window
     np.testing.assert_array_equal(photo_views(photos, 5, seed=0), views)  # seeded
+    # One view (params.yaml allows it): the photo alone.
+    np.testing.assert_allclose(photo_views(photos, 1, seed=0), photos / 255.0, atol=1e-6)
     batches = batch_indices(10, 4, seed=0)
     assert [len(b) for b in batches] == [4, 4, 4]
     assert set(np.concatenate(batches)) == set(range(10))

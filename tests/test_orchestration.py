@@ -6,10 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from colorgan.orchestration import dvc as orch
-from pipelines.sweep import SweepSpec, dask_task_runner
 
 
 def test_a_branch_whose_experiment_exists_is_not_run_again(monkeypatch, tmp_path):
@@ -49,15 +46,3 @@ def test_prepare_tracking_creates_the_store_and_experiment_in_the_project(monkey
         assert rows.fetchall() == [((tmp_path / "mlartifacts").as_uri(),)]
     # The next project's stages, started from this process, must not track into this store.
     assert "MLFLOW_TRACKING_URI" not in os.environ
-
-
-def test_dask_runner_is_a_local_cluster_of_jobs_workers_unless_given_an_address():
-    local = dask_task_runner(None, 3)
-    assert local.address is None
-    assert local.cluster_kwargs == {"n_workers": 3, "threads_per_worker": 1}
-    assert dask_task_runner("tcp://10.0.0.5:8786", 3).address == "tcp://10.0.0.5:8786"
-
-
-def test_a_dask_address_needs_the_dask_runner():
-    with pytest.raises(ValueError, match="dask_address is for runner 'dask'"):
-        SweepSpec(runs=[{"train.epochs": 3}], dask_address="tcp://10.0.0.5:8786")

@@ -1,7 +1,13 @@
-"""Prefect flows over the real DVC pipeline, against a real Prefect API (test harness)."""
+"""Prefect flows over the real DVC pipeline, against a real Prefect API (test harness).
+
+Prefect and the flows are imported in the tests, not with the module: every pytest-xdist
+worker collects this module, and only one runs it (conftest.ONE_WORKER_MODULES); the others
+would each pay Prefect's import (about 3 s of CPU) for nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -12,28 +18,15 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from prefect import get_client
-from prefect.client.schemas.filters import (
-    LogFilter,
-    LogFilterFlowRunId,
-    TaskRunFilter,
-    TaskRunFilterName,
-)
-from prefect.logging.handlers import APILogHandler
-from prefect.settings import PREFECT_API_URL
 
 from colorgan.orchestration.dvc import STAGES
-from pipelines.colorize import colorize
-from pipelines.pipeline import pipeline
-from pipelines.sweep import SweepSpec, sweep
 from tests.conftest import GIT, copy_project, dvc_env, real_photo, run
 
 
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory):
     """One Prefect server for the module (starting one takes ~15 s)."""
-    # Imported here, not with the module: it loads the whole Prefect server (~4 s of CPU),
-    # which every pytest-xdist worker would pay at collection, and only one runs this module.
+    from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
     home = tmp_path_factory.mktemp("prefect-home")
@@ -48,6 +41,10 @@ def project(tmp_path_factory, prefect_api):
 
 
 def _logs(flow_run_id) -> str:
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
     async def read() -> str:
         await APILogHandler.aflush()  # logs reach the API in batches
         async with get_client() as client:
@@ -56,12 +53,12 @@ def _logs(flow_run_id) -> str:
             )
             return "\n".join(log.message for log in logs)
 
-    import asyncio
-
     return asyncio.run(read())
 
 
 def test_pipeline_runs_every_stage_then_reports_them_skipped(project):
+    from pipelines.pipeline import pipeline
+
     environment = os.environ.get("MLFLOW_TRACKING_URI")
     first = pipeline(str(project), promote_metric="test_psnr")
     assert first["stages"].pop("promotion") == "version 1 is the first model: champion"
@@ -77,6 +74,8 @@ def test_pipeline_runs_every_stage_then_reports_them_skipped(project):
 
 
 def test_a_failing_stage_fails_the_flow_with_dvc_error_in_the_logs(tmp_path, prefect_api):
+    from pipelines.pipeline import pipeline
+
     broken = copy_project(tmp_path / "broken", {"data": {"source": "no/such/folder"}})
     state = pipeline(str(broken), return_state=True)
     assert state.is_failed()
@@ -85,11 +84,10 @@ def test_a_failing_stage_fails_the_flow_with_dvc_error_in_the_logs(tmp_path, pre
     assert "No such file or directory" in logs and "no/such/folder" in logs
 
 
-def _tracked_runs(project: Path) -> int:
-    if not (project / "mlflow.db").exists():
-        return 0
+def _tracked_test_psnrs(project: Path) -> list[float]:
+    """Every test_psnr in the project's MLflow store: each evaluation logs one more."""
     with sqlite3.connect(project / "mlflow.db") as db:
-        return db.execute("select count(*) from runs").fetchone()[0]
+        return [value for (value,) in db.execute("select value from metrics where key='test_psnr'")]
 
 
 def _commit_results(project: Path) -> None:
@@ -102,20 +100,29 @@ def _commit_results(project: Path) -> None:
 
 
 def test_overrides_become_a_dvc_experiment_and_params_yaml_is_untouched(project):
+    from pipelines.pipeline import pipeline
+
+    # An evaluation setting (views_per_photo apart from every other test's, so that DVC's run
+    # cache has nothing to restore): the experiment evaluates the committed training again,
+    # the one stage a change of it reruns.
     _commit_results(project)
-    before, runs_before = (project / "params.yaml").read_bytes(), _tracked_runs(project)
-    result = pipeline(str(project), {"train.l1_weight": 50.0})
+    before, psnrs_before = (project / "params.yaml").read_bytes(), _tracked_test_psnrs(project)
+    result = pipeline(str(project), {"evaluate.views_per_photo": 1})
     assert (project / "params.yaml").read_bytes() == before
     name = result["stages"]["experiment"]
     listed = run(["dvc", "exp", "list", "--name-only"], project).stdout.split()
     assert name in listed
-    assert "psnr" in result["metrics"]
-    assert _tracked_runs(project) == runs_before + 1  # the temp copy tracked into the project
+    # The experiment ran in a temp copy under .dvc/tmp/exps, and tracked into the project's
+    # store: its evaluation is one more test_psnr there, the one the flow reports.
+    added = Counter(_tracked_test_psnrs(project)) - Counter(psnrs_before)
+    assert list(added.elements()) == pytest.approx([result["metrics"]["psnr"]], abs=1e-3)
 
 
 def test_sweep_runs_each_parameter_set_as_an_experiment_and_ranks_them(project):
+    from pipelines.sweep import SweepSpec, sweep
+
     # Evaluation settings only: each experiment scores other test photos of the committed
-    # training (the dask sweep below varies the training itself).
+    # training, the one stage they rerun.
     runs = [{"evaluate.max_images": 1}, {"evaluate.max_images": 2}]
     spec = SweepSpec(runs=runs, metric="psnr")
     _commit_results(project)
@@ -128,18 +135,16 @@ def test_sweep_runs_each_parameter_set_as_an_experiment_and_ranks_them(project):
     assert {row["experiment"] for row in table} <= set(listed)
 
 
-def _tracked_test_psnrs(project: Path) -> list[float]:
-    """Every test_psnr in the project's MLflow store: each evaluation logs one more."""
-    with sqlite3.connect(project / "mlflow.db") as db:
-        return [value for (value,) in db.execute("select value from metrics where key='test_psnr'")]
-
-
 def test_sweep_on_dask_runs_each_parameter_set_as_a_task_on_a_worker(project):
     from distributed import Client, LocalCluster, get_task_stream
+    from prefect import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    from pipelines.sweep import SweepSpec, sweep
 
     # From the committed pipeline results, as the sweep above: each branch evaluates the
-    # committed training (views_per_photo apart from the sweep above's, so that DVC's run
-    # cache has nothing to restore); the training experiment is the overrides test's.
+    # committed training (views_per_photo apart from the earlier tests', so that DVC's run
+    # cache has nothing to restore).
     _commit_results(project)
     before, psnrs_before = (project / "params.yaml").read_bytes(), _tracked_test_psnrs(project)
     runs = [
@@ -167,8 +172,6 @@ def test_sweep_on_dask_runs_each_parameter_set_as_a_task_on_a_worker(project):
         async with get_client() as client:
             name_filter = TaskRunFilterName(any_=sorted(names))
             return await client.read_task_runs(task_run_filter=TaskRunFilter(name=name_filter))
-
-    import asyncio
 
     first, second = sorted(asyncio.run(branch_runs()), key=lambda run: run.start_time)
     assert {first.name, second.name} == names
@@ -202,6 +205,8 @@ def test_sweep_on_dask_runs_each_parameter_set_as_a_task_on_a_worker(project):
 
 
 def test_deployments_deploy_and_a_worker_runs_one(project, prefect_api):
+    from prefect import get_client
+
     env = {
         **dvc_env(project),
         "PREFECT_API_URL": prefect_api,
@@ -228,14 +233,14 @@ def test_deployments_deploy_and_a_worker_runs_one(project, prefect_api):
             runs = await client.read_flow_runs()
             return [r.state.type.value for r in runs if r.deployment_id is not None]
 
-    import asyncio
-
     assert asyncio.run(states()) == ["COMPLETED"]
 
 
 def test_colorize_flow_reports_bad_files_and_writes_the_rest(
     trained_project, tmp_path, prefect_api
 ):
+    from pipelines.colorize import colorize
+
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.fromarray(real_photo("coffee.png", side=100)).save(photos / "coffee.jpg")
@@ -245,3 +250,22 @@ def test_colorize_flow_reports_bad_files_and_writes_the_rest(
 
     assert result == {"colorized": 1, "failed": 1}
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["coffee.png"]
+
+
+# The sweep's set-up: no flow runs.
+
+
+def test_dask_runner_is_a_local_cluster_of_jobs_workers_unless_given_an_address():
+    from pipelines.sweep import dask_task_runner
+
+    local = dask_task_runner(None, 3)
+    assert local.address is None
+    assert local.cluster_kwargs == {"n_workers": 3, "threads_per_worker": 1}
+    assert dask_task_runner("tcp://10.0.0.5:8786", 3).address == "tcp://10.0.0.5:8786"
+
+
+def test_a_dask_address_needs_the_dask_runner():
+    from pipelines.sweep import SweepSpec
+
+    with pytest.raises(ValueError, match="dask_address is for runner 'dask'"):
+        SweepSpec(runs=[{"train.epochs": 3}], dask_address="tcp://10.0.0.5:8786")

@@ -207,7 +207,8 @@ def photo_views(photos: np.ndarray, views: int, seed: int) -> np.ndarray:
     tops = np.floor(rng.uniform(0, 1, (count, views)) * (size - sides + 1))
     lefts = np.floor(rng.uniform(0, 1, (count, views)) * (size - sides + 1))
     flips = rng.uniform(0, 1, (count, views)) < 0.5
-    flips[:, :2] = [False, True]
+    flips[:, 0] = False  # the photo itself
+    flips[:, 1:2] = True  # its mirror image, when two views or more are asked for
     # crop_and_resize's box corners are pixel centres in [0, 1]: a whole box is the identity.
     corners = np.stack([tops, lefts, tops + sides - 1, lefts + sides - 1], axis=-1) / (size - 1)
     crops = tf.image.crop_and_resize(
