@@ -67,6 +67,16 @@ def _as_float_square(image: np.ndarray, size: int) -> np.ndarray:
     return np.clip(resized.numpy(), 0.0, 1.0)
 
 
+@lru_cache(maxsize=4)
+def _compiled(network: Callable[[], keras.Model], size: int) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The network as a graph function of any batch of ``size`` squares: traced once per
+    network and size, where Keras' predict_on_batch traces again for every new batch size
+    (a set's last, smaller batch; about a second of CPU each)."""
+    model = network()
+    signature = [tf.TensorSpec((None, size, size, 3), tf.float32)]
+    return tf.function(lambda batch: model(batch, training=False), input_signature=signature)
+
+
 def _run_batched(network: Callable[[], keras.Model], images: Photos, size: int) -> np.ndarray:
     """The network's outputs for every photo, FEATURE_BATCH photos at a time (memory stays
     flat however many photos there are)."""
@@ -74,12 +84,11 @@ def _run_batched(network: Callable[[], keras.Model], images: Photos, size: int) 
 
     if len(images) == 0:
         raise ValueError("no photos to compute features of")
-    model = network()
+    compiled = _compiled(network, size)
     outputs = []
     for start in range(0, len(images), FEATURE_BATCH):
         batch = np.stack([_as_float_square(i, size) for i in images[start : start + FEATURE_BATCH]])
-        # Keras' compiled predict function (made once per model): twice an eager call's speed.
-        outputs.append(model.predict_on_batch(imagenet_normalize(batch)))
+        outputs.append(compiled(tf.constant(imagenet_normalize(batch), tf.float32)).numpy())
     return np.concatenate(outputs).astype(np.float64)
 
 
