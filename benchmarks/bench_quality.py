@@ -429,8 +429,7 @@ def print_view(
         targets.append(
             (gan_c > l1_c, f"GAN colourfulness above L1-only's: {gan_c:.2f} vs {l1_c:.2f}")
         )
-    for met, text in targets:
-        print(f"  target {'met   ' if met else 'MISSED'}  {text}")
+    print_targets(targets)
     return {
         "rows": list(by_name.values()),
         "truth": truth,
@@ -481,7 +480,11 @@ def print_sets(as_sets: dict[str, dict[str, float]], val: int, test: int) -> Non
             f"{s['kid']:8.4f} {s['density']:8.3f} {s['coverage']:8.3f} "
             f"{s['frechet_distance']:8.1f} {s['top1_agreement']:8.3f} {s['top5_agreement']:8.3f}"
         )
-    for met, text in set_targets(as_sets):
+    print_targets(set_targets(as_sets))
+
+
+def print_targets(targets: list[tuple[bool, str]]) -> None:
+    for met, text in targets:
         print(f"  target {'met   ' if met else 'MISSED'}  {text}")
 
 
