@@ -254,7 +254,7 @@ def l1_only(params: Params) -> Params:
 
 def train_once(params: Params, prepared: Path, workdir: Path, reuse: bool) -> Trained:
     """Train with colorgan.training.train.train into a folder named by what shapes the result."""
-    run = workdir / "runs" / f"{prepared.name}-{fingerprint(params)}"
+    run = workdir / "runs" / f"{prepared.name}-{fingerprint(params, prepared)}"
     summary = run / "summary.json"
     if reuse and summary.exists():
         saved = json.loads(summary.read_text())

@@ -10,6 +10,7 @@ import pytest
 from keras import ops
 
 from colorgan.config import parse_params
+from colorgan.data import records
 from colorgan.model.gan import LOSS_NAMES, build_gan
 from colorgan.model.losses import discriminator_loss
 from colorgan.tracking.runs import MlflowRun
@@ -221,11 +222,42 @@ def test_each_adversarial_epoch_logs_its_mean_d_accuracy_for_the_balance_chart(
         assert epoch_rows[0]["epoch_g_adv"] == 0.0
 
 
-def test_how_many_checkpoints_are_kept_does_not_stop_a_resume_but_a_freeze_does():
+def _prepared(folder, photos):
+    """A prepared-data folder of {split: [photo bytes]}, one shard per split, as preprocess
+    writes them (the fingerprint reads the bytes, not the images)."""
+    for split, contents in photos.items():
+        writer = records.ShardWriter(folder / split, shard_size=2)
+        for content in contents:
+            writer.add(records.frame(records.encode_example({records.IMAGE: content})))
+        writer.close()
+    return folder
+
+
+def test_how_many_checkpoints_are_kept_does_not_stop_a_resume_but_a_freeze_does(tmp_path):
     from colorgan.training.checkpoints import fingerprint
 
+    prepared = _prepared(tmp_path, {"train": [b"a", b"b"], "val": [b"c"]})
+
     def of(**train):
-        return fingerprint(parse_params(deep_update(TINY_PARAMS, {"train": train})))
+        return fingerprint(parse_params(deep_update(TINY_PARAMS, {"train": train})), prepared)
 
     assert of(keep_checkpoints=0) == of(keep_checkpoints=2)
     assert of(freeze_encoder_adversarial=True) != of(freeze_encoder_adversarial=False)
+
+
+def test_a_checkpoint_resumes_on_the_same_photos_anywhere_but_not_on_other_photos(tmp_path):
+    """The data in the fingerprint is the prepared shards' content, not the working
+    directory's dvc.lock: a training of other photos from the same folder starts afresh."""
+    from colorgan.training.checkpoints import fingerprint
+
+    params = parse_params(TINY_PARAMS)
+    photos = {"train": [b"a", b"b", b"c"], "val": [b"d"], "test": [b"e"]}
+    original = fingerprint(params, _prepared(tmp_path / "here", photos))
+
+    assert fingerprint(params, _prepared(tmp_path / "copy", photos)) == original
+    assert fingerprint(params, _prepared(tmp_path / "test", photos | {"test": [b"f"]})) == (
+        original  # test photos never reach training
+    )
+    for changed in ({"train": [b"a", b"b"]}, {"train": [b"a", b"b", b"x"]}, {"val": [b"x"]}):
+        other = _prepared(tmp_path / str(len(list(tmp_path.iterdir()))), photos | changed)
+        assert fingerprint(params, other) != original, changed

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from colorgan.config import Params
+from colorgan.data import records
 from colorgan.model.gan import ColorGAN
-from colorgan.tracking import lineage
 
 log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
@@ -36,11 +36,12 @@ NOT_FINGERPRINTED = {
 }
 
 
-def fingerprint(params: Params) -> str:
-    """What a checkpoint must share with the current params and data to be resumed from. Not
-    where it runs: a training started on one device may go on with more (the batch is global)."""
+def fingerprint(params: Params, prepared: Path) -> str:
+    """What a checkpoint must share with the current params and the prepared data it trains
+    on to be resumed from. Not where it runs: a training started on one device may go on with
+    more (the batch is global)."""
     relevant = {
-        "data": lineage.data_digest(),  # new photos: a new training, not the old one resumed
+        "data": records.digest(prepared),  # new photos: a new training, not the old one resumed
         "seed": params.seed,
         "preprocess": params.preprocess.model_dump(),
         "model": params.model.model_dump(),

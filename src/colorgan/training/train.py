@@ -113,7 +113,7 @@ def _train(
     state: dict[str, Any] = {
         "epoch": 0,
         "step": 0,
-        "fingerprint": fingerprint(params),
+        "fingerprint": fingerprint(params, paths.prepared),
         "run_id": None,
     }
     history: list[dict[str, float]] = []
