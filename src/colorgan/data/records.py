@@ -8,7 +8,6 @@ encoded here, byte for byte the same on every machine.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from pathlib import Path
 
@@ -83,16 +82,3 @@ class ShardWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def digest(prepared: Path, splits: tuple[str, ...] = ("train", "val")) -> str:
-    """md5 over the shards of ``splits`` (names and bytes): the photos a training learns from
-    and selects on, by content, so a copy of the folder elsewhere has the same digest and a
-    photo added, removed or edited another."""
-    combined = hashlib.md5(usedforsecurity=False)
-    for split in splits:
-        for path in sorted((prepared / split).glob(SHARD_GLOB)):
-            with path.open("rb") as shard:
-                content = hashlib.file_digest(shard, "md5").hexdigest()
-            combined.update(f"{split}/{path.name} {content}\n".encode())
-    return combined.hexdigest()

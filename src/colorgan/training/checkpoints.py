@@ -41,13 +41,26 @@ def fingerprint(params: Params, prepared: Path) -> str:
     on to be resumed from. Not where it runs: a training started on one device may go on with
     more (the batch is global)."""
     relevant = {
-        "data": records.digest(prepared),  # new photos: a new training, not the old one resumed
+        "data": data_digest(prepared),  # new photos: a new training, not the old one resumed
         "seed": params.seed,
         "preprocess": params.preprocess.model_dump(),
         "model": params.model.model_dump(),
         "train": params.train.model_dump(exclude=NOT_FINGERPRINTED),
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def data_digest(prepared: Path, splits: tuple[str, ...] = ("train", "val")) -> str:
+    """md5 over the shards of ``splits`` (names and bytes): the photos a training learns from
+    and selects on, by content, so a copy of the folder elsewhere has the same digest and a
+    photo added, removed or edited another."""
+    combined = hashlib.md5(usedforsecurity=False)
+    for split in splits:
+        for path in sorted((prepared / split).glob(records.SHARD_GLOB)):
+            with path.open("rb") as shard:
+                content = hashlib.file_digest(shard, "md5").hexdigest()
+            combined.update(f"{split}/{path.name} {content}\n".encode())
+    return combined.hexdigest()
 
 
 @dataclass
