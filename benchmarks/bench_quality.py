@@ -413,7 +413,7 @@ def print_view(
             model["share"] >= MIN_COLOURFULNESS_SHARE,
             (
                 f"{name} colourfulness >= {MIN_COLOURFULNESS_SHARE:.0%} of truth: "
-                f"{model['share']:.0%}"
+                f"{model['share']:.1%}"  # 89.8% must not print as a met-looking 90%
             ),
         ),
         (
