@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from colorgan.config import Params
-from colorgan.data import records
+from colorgan.data.dataset import shard_paths
 from colorgan.model.gan import ColorGAN
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def fingerprint(params: Params, prepared: Path) -> str:
     on to be resumed from. Not where it runs: a training started on one device may go on with
     more (the batch is global)."""
     relevant = {
-        "data": data_digest(prepared),  # new photos: a new training, not the old one resumed
+        "data": shards_digest(prepared),  # new photos: a new training, not the old one resumed
         "seed": params.seed,
         "preprocess": params.preprocess.model_dump(),
         "model": params.model.model_dump(),
@@ -50,13 +50,13 @@ def fingerprint(params: Params, prepared: Path) -> str:
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def data_digest(prepared: Path, splits: tuple[str, ...] = ("train", "val")) -> str:
+def shards_digest(prepared: Path, splits: tuple[str, ...] = ("train", "val")) -> str:
     """md5 over the shards of ``splits`` (names and bytes): the photos a training learns from
     and selects on, by content, so a copy of the folder elsewhere has the same digest and a
     photo added, removed or edited another."""
     combined = hashlib.md5(usedforsecurity=False)
     for split in splits:
-        for path in sorted((prepared / split).glob(records.SHARD_GLOB)):
+        for path in shard_paths(prepared / split):
             with path.open("rb") as shard:
                 content = hashlib.file_digest(shard, "md5").hexdigest()
             combined.update(f"{split}/{path.name} {content}\n".encode())
